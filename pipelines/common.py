@@ -1,0 +1,43 @@
+"""What every pipeline shares: flag parsing, error reporting, runtime setup."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+from absl import flags
+
+from tff_rec import errors
+
+USAGE_ERROR_EXIT_CODE = 2
+
+
+def fail(message: str) -> None:
+    """Prints a one-line error and exits with `USAGE_ERROR_EXIT_CODE`."""
+    program = sys.argv[0].rsplit("/", 1)[-1] if sys.argv else "pipeline"
+    print(f"{program}: error: {message}", file=sys.stderr, flush=True)
+    sys.exit(USAGE_ERROR_EXIT_CODE)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl flags parser that reports bad flags in one line (exit status 2)."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        fail(str(e))
+
+
+@contextlib.contextmanager
+def user_errors_exit():
+    """Turns `UserInputError` (bad data, flags, settings) into exit status 2."""
+    try:
+        yield
+    except errors.UserInputError as e:
+        fail(str(e))
+
+
+def install_runtime() -> None:
+    """Installs the TFF execution context whose worker processes we own."""
+    from tff_rec.runtime import local_cpp
+
+    local_cpp.set_local_cpp_execution_context()

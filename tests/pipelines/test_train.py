@@ -1,0 +1,117 @@
+"""End-to-end runs of `python -m pipelines.train` on synthetic data."""
+
+import csv
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+from absl.testing import absltest, parameterized
+
+from tests import synthetic
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+TIMEOUT_S = 300
+
+
+def run_train(*flags: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.train", *flags],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+class TrainPipelineTest(parameterized.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.tmp = pathlib.Path(tempfile.mkdtemp())
+        self.csv = synthetic.write_csv(self.tmp / "ratings.csv", num_users=24)
+        self.common = [
+            "--dataset=csv",
+            f"--data_dir={self.csv}",
+            f"--root_output_dir={self.tmp / 'runs'}",
+            "--rounds=2",
+            "--clients_per_round=4",
+            "--eval_every=1",
+            "--embedding_dim=4",
+            "--centralized_epochs=2",
+        ]
+
+    @parameterized.parameters("fedavg", "fedavg_unweighted", "fedrecon")
+    def test_federated_algorithm_writes_outputs(self, algorithm):
+        result = run_train(
+            *self.common, f"--algorithm={algorithm}", f"--experiment_name={algorithm}"
+        )
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        out = self.tmp / "runs" / algorithm
+        with open(out / "metrics.csv") as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual([r["round"] for r in rows], ["1", "2"])
+        for row in rows:
+            self.assertGreater(float(row["train_loss"]), 0.0)
+            self.assertGreater(float(row["test_rmse"]), 0.0)
+        results = json.loads((out / "results.json").read_text())
+        for key in (
+            "test_rmse",
+            "test_mae",
+            "rounds",
+            "algorithm",
+            "wall_seconds",
+            "centralized_test_rmse",
+            "local_only_test_rmse",
+        ):
+            self.assertIn(key, results)
+        self.assertEqual(results["algorithm"], algorithm)
+        self.assertEqual(results["rounds"], 2)
+        self.assertEqual(results["test_rmse"], float(rows[-1]["test_rmse"]))
+        hparams = json.loads((out / "hparams.json").read_text())
+        self.assertEqual(hparams["algorithm"], algorithm)
+        self.assertNotEmpty(list((out / "tensorboard").iterdir()))
+        self.assertIn("test RMSE", result.stdout)
+        self.assertIn("centralized (baseline)", result.stdout)
+        self.assertIn("round 2/2", result.stderr)
+
+    @parameterized.parameters("centralized", "local_only")
+    def test_baseline_algorithm(self, algorithm):
+        result = run_train(
+            *self.common,
+            f"--algorithm={algorithm}",
+            f"--experiment_name={algorithm}",
+            "--nobaselines",
+        )
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        results = json.loads(
+            (self.tmp / "runs" / algorithm / "results.json").read_text()
+        )
+        self.assertEqual(results["algorithm"], algorithm)
+        self.assertGreater(results["test_rmse"], 0.0)
+
+    @parameterized.named_parameters(
+        ("too_many_clients", ["--clients_per_round=500"], "exceeds"),
+        ("negative_rate", ["--client_learning_rate=-1"], "client_learning_rate"),
+        ("unknown_dataset", ["--dataset=netflix"], "unknown dataset"),
+        ("unknown_algorithm", ["--algorithm=fedsgd"], "unknown algorithm"),
+        ("non_integer_flag", ["--rounds=two"], "rounds"),
+        ("missing_file", ["--data_dir=/nonexistent/ratings.csv"], "nonexistent"),
+    )
+    def test_bad_input_exits_2_with_one_line(self, extra, message):
+        result = run_train(*self.common, *extra)
+        self.assertEqual(result.returncode, 2, result.stderr[-3000:])
+        self.assertNotIn("Traceback", result.stderr)
+        error_lines = [
+            line for line in result.stderr.splitlines() if "error" in line.lower()
+        ]
+        self.assertLen(error_lines, 1, result.stderr)
+        self.assertIn(message, error_lines[0])
+
+
+if __name__ == "__main__":
+    absltest.main()

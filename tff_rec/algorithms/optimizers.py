@@ -1,0 +1,51 @@
+"""Named `tff.learning.optimizers` for clients and servers."""
+
+from __future__ import annotations
+
+import enum
+
+import tensorflow_federated as tff
+
+from tff_rec import errors
+
+
+class OptimizerType(enum.Enum):
+    SGD = "sgd"
+    ADAM = "adam"
+    ADAGRAD = "adagrad"
+    YOGI = "yogi"
+
+
+def build_optimizer(
+    optimizer: OptimizerType | str, learning_rate: float
+) -> tff.learning.optimizers.Optimizer:
+    """Builds a TFF optimizer.
+
+    Args:
+      optimizer: an `OptimizerType` or its value.
+      learning_rate: the step size; must be positive.
+
+    Returns:
+      A `tff.learning.optimizers.Optimizer`.
+
+    Raises:
+      UserInputError: for an unknown optimizer or a non-positive rate.
+    """
+    try:
+        optimizer = OptimizerType(optimizer)
+    except ValueError:
+        allowed = ", ".join(o.value for o in OptimizerType)
+        raise errors.UserInputError(
+            f"unknown optimizer {optimizer!r}; allowed: {allowed}"
+        ) from None
+    if not learning_rate > 0:
+        raise errors.UserInputError(
+            f"learning rate must be > 0 for {optimizer.value}, got {learning_rate}"
+        )
+    if optimizer is OptimizerType.SGD:
+        return tff.learning.optimizers.build_sgdm(learning_rate=learning_rate)
+    if optimizer is OptimizerType.ADAM:
+        return tff.learning.optimizers.build_adam(learning_rate=learning_rate)
+    if optimizer is OptimizerType.ADAGRAD:
+        return tff.learning.optimizers.build_adagrad(learning_rate=learning_rate)
+    return tff.learning.optimizers.build_yogi(learning_rate=learning_rate)

@@ -1,0 +1,138 @@
+"""The round loop: sample clients, run `process.next`, record, evaluate.
+
+Works with any `tff.learning.templates.LearningProcess` whose `next` takes a
+list of client datasets; which execution context runs it is chosen
+elsewhere (`tff_rec.runtime`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import tensorflow_federated as tff
+
+from tff_rec.data import client_data as client_data_lib
+from tff_rec.training import metrics_writer as metrics_writer_lib
+from tff_rec.training import progress as progress_lib
+
+EvaluateFn = Callable[[object], Mapping[str, float]]
+
+
+@dataclasses.dataclass(frozen=True)
+class RoundSchedule:
+    """How clients are sampled and their data prepared each round.
+
+    Attributes:
+      rounds: number of rounds.
+      clients_per_round: clients sampled uniformly without replacement.
+      batch_size: local batch size.
+      client_epochs: passes over the local data (ignored by reconstruction,
+        which sets its own epochs in the process).
+      user_key: ``user`` or ``local_user``, see `client_data.preprocess`.
+      seed: seeds client sampling and local shuffling.
+    """
+
+    rounds: int
+    clients_per_round: int
+    batch_size: int
+    client_epochs: int = 1
+    user_key: str = "user"
+    seed: int = 0
+
+
+def sample_clients(rng: np.random.Generator, num_clients: int, k: int) -> np.ndarray:
+    """`k` distinct client indices, uniformly at random."""
+    return np.sort(rng.choice(num_clients, size=k, replace=False))
+
+
+def flatten_metrics(metrics: Mapping, prefix: str = "") -> dict[str, float]:
+    """Flattens TFF's nested round metrics to ``a/b/c`` keys with floats."""
+    flat = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_metrics(value, f"{name}/"))
+        else:
+            array = np.asarray(value)
+            if array.size == 1 and np.issubdtype(array.dtype, np.number):
+                flat[name] = float(array)
+    return flat
+
+
+def train_metrics(round_metrics: Mapping) -> dict[str, float]:
+    """Picks the clients' training metrics (loss, rmse, mae) of a round."""
+    train = round_metrics.get("client_work", {}).get("train", {})
+    return {f"train_{k}": float(v) for k, v in train.items()}
+
+
+def run_rounds(
+    process: tff.learning.templates.LearningProcess,
+    data: client_data_lib.FederatedData,
+    schedule: RoundSchedule,
+    *,
+    evaluate_fn: EvaluateFn | None = None,
+    eval_every: int = 10,
+    writer: metrics_writer_lib.MetricsWriter | None = None,
+    show_progress: bool = True,
+):
+    """Runs `schedule.rounds` rounds of `process` on `data`.
+
+    Args:
+      process: the learning process.
+      data: the clients' training data.
+      schedule: rounds, sampling and local-data settings.
+      evaluate_fn: maps the process state to test metrics (``test_rmse``...);
+        called every `eval_every` rounds and after the last round.
+      eval_every: evaluation period in rounds.
+      writer: receives one row per round.
+      show_progress: print ``round n/N ... ETA`` lines to stderr.
+
+    Returns:
+      ``(state, history)``: the final state and the list of per-round rows.
+
+    Raises:
+      ValueError: if more clients per round are asked for than exist.
+    """
+    if schedule.clients_per_round > data.num_clients:
+        raise ValueError(
+            f"clients_per_round={schedule.clients_per_round} exceeds the "
+            f"{data.num_clients} clients in the data"
+        )
+    rng = np.random.default_rng(schedule.seed)
+    state = process.initialize()
+    progress = progress_lib.Progress(schedule.rounds) if show_progress else None
+    history = []
+    for round_num in range(1, schedule.rounds + 1):
+        start = time.perf_counter()
+        clients = sample_clients(rng, data.num_clients, schedule.clients_per_round)
+        datasets = [
+            client_data_lib.preprocess(
+                client_data_lib.client_dataset(data, k),
+                batch_size=schedule.batch_size,
+                epochs=schedule.client_epochs,
+                shuffle_seed=schedule.seed * 1_000_003 + round_num,
+                user_key=schedule.user_key,
+            )
+            for k in clients
+        ]
+        output = process.next(state, datasets)
+        state = output.state
+        row = train_metrics(output.metrics)
+        row["clients"] = len(clients)
+        row["round_seconds"] = time.perf_counter() - start
+        if evaluate_fn is not None and (
+            round_num % eval_every == 0 or round_num == schedule.rounds
+        ):
+            row.update(evaluate_fn(state))
+        history.append({"round": round_num, **row})
+        if writer is not None:
+            writer.write_round(round_num, row)
+        if progress is not None:
+            shown = {k: v for k, v in row.items() if k in ("train_loss", "test_rmse")}
+            progress.update(
+                round_num, " ".join(f"{k}={v:.4f}" for k, v in shown.items())
+            )
+    return state, history
