@@ -117,6 +117,12 @@ _CENTRALIZED_EPOCHS = flags.DEFINE_integer(
     _DEFAULTS.centralized_epochs,
     "Epochs of the centralized and local-only baselines.",
 )
+_CENTRALIZED_L2 = flags.DEFINE_float(
+    "centralized_l2",
+    _DEFAULTS.centralized_l2,
+    "Per-example L2 on embeddings for the centralized and local-only baselines "
+    "(tuned separately: pooled full-batch-style training overfits sooner).",
+)
 _SEED = flags.DEFINE_integer("seed", _DEFAULTS.seed, "Seed of split, sampling, init.")
 _ROOT_OUTPUT_DIR = flags.DEFINE_string(
     "root_output_dir", _DEFAULTS.root_output_dir, "Where experiment folders go."
@@ -154,6 +160,7 @@ def config_from_flags() -> config_lib.TrainConfig:
         eval_every=_EVAL_EVERY.value,
         baselines=_BASELINES.value,
         centralized_epochs=_CENTRALIZED_EPOCHS.value,
+        centralized_l2=_CENTRALIZED_L2.value,
         seed=_SEED.value,
         root_output_dir=_ROOT_OUTPUT_DIR.value,
         experiment_name=_EXPERIMENT_NAME.value,
@@ -173,4 +180,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=common.parse_flags)

@@ -22,6 +22,8 @@ import pytest
 _SESSION_ENV = "TFF_REC_PYTEST_SESSION"
 _SESSION_ID = str(os.getpid())
 os.environ[_SESSION_ENV] = _SESSION_ID
+# TensorFlow's C++ INFO/WARNING lines (grappler, CUDA probing) bury test output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # A worker whose parent is exiting is killed by the kernel a moment later.
 _GRACE_SECONDS = 3.0
 

@@ -1,3 +1,5 @@
+import collections
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
@@ -75,8 +77,10 @@ class BuilderValueTest(tf.test.TestCase):
         process = fed_avg.build_unweighted_fed_avg(_model_fn())
         state = process.initialize()
         before = process.get_model_weights(state)
-        batch = dict(
-            x=dict(user=np.array([0, 0], np.int32), item=np.array([1, 2], np.int32)),
+        batch = collections.OrderedDict(
+            x=collections.OrderedDict(
+                user=np.array([0, 0], np.int32), item=np.array([1, 2], np.int32)
+            ),
             y=np.array([[5.0], [1.0]], np.float32),
         )
         dataset = tf.data.Dataset.from_tensors(batch)

@@ -95,6 +95,8 @@ def train_centralized(
         l2=l2,
         bias_l2=bias_l2,
         global_bias=float(np.mean(train.ratings)),
+        # Pooled data lets the global bias be trained like any other weight.
+        train_global_bias=True,
         seed=seed,
     )
     x = collections.OrderedDict(user=train.users, item=train.items)

@@ -199,7 +199,7 @@ def _concat(a, b):
 def _baseline_kwargs(config):
     return dict(
         embedding_dim=config.embedding_dim,
-        l2=config.l2,
+        l2=config.centralized_l2,
         bias_l2=config.bias_l2,
         epochs=config.centralized_epochs,
         batch_size=config.centralized_batch_size,

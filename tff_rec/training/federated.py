@@ -62,10 +62,13 @@ def flatten_metrics(metrics: Mapping, prefix: str = "") -> dict[str, float]:
     return flat
 
 
+TRAIN_METRICS = ("loss", "rmse", "mae")
+
+
 def train_metrics(round_metrics: Mapping) -> dict[str, float]:
     """Picks the clients' training metrics (loss, rmse, mae) of a round."""
     train = round_metrics.get("client_work", {}).get("train", {})
-    return {f"train_{k}": float(v) for k, v in train.items()}
+    return {f"train_{k}": float(train[k]) for k in TRAIN_METRICS if k in train}
 
 
 def run_rounds(
