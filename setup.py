@@ -2,8 +2,11 @@
 
 Install from a checkout (see BUILD_NOTES.md for why TFF goes in --no-deps):
 
-    pip install -r requirements.txt && pip install --no-deps tensorflow-federated==0.87.0 -e .
+    pip install -r requirements.txt && \
+        pip install --no-deps tensorflow-federated==0.87.0 -e .
 """
+
+import pathlib
 
 import setuptools
 
@@ -11,7 +14,7 @@ setuptools.setup(
     name="tff_rec",
     version="0.1.0",
     description="Federated recommenders on TensorFlow Federated",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=pathlib.Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     packages=setuptools.find_packages(include=["tff_rec", "tff_rec.*", "pipelines"]),
     python_requires=">=3.9,<3.12",

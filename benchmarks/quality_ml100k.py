@@ -3,7 +3,8 @@ r"""Quality on MovieLens-100K: centralized vs local-only vs FedAvg vs reconstruc
 All runs share one per-user 20% holdout split and seed. Prints a table of
 test RMSE, seconds per round and client updates per second.
 
-  python -m benchmarks.quality_ml100k --output_json=benchmarks/results/quality_ml100k.json
+  python -m benchmarks.quality_ml100k \
+      --output_json=benchmarks/results/quality_ml100k.json
 
 Takes about 30-40 minutes on 2 CPU cores (TFF's C++ runtime).
 """

@@ -21,7 +21,8 @@ metrics.csv, tensorboard/, results.json). Bad flags or data exit with status
 
 from __future__ import annotations
 
-from absl import app, flags
+from absl import app
+from absl import flags
 
 from pipelines import common
 from tff_rec.training import config as config_lib

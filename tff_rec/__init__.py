@@ -1,0 +1,8 @@
+"""tff_rec: federated recommenders on TensorFlow Federated.
+
+Subpackages: `data` (loading, splits, partitioning into clients), `models`,
+`tasks`, `algorithms` (TFF learning processes), `evaluation`, `training`
+(round loop and experiment runner), `runtime` (execution contexts).
+"""
+
+__version__ = "0.1.0"

@@ -5,7 +5,9 @@ import tensorflow as tf
 import tensorflow_federated as tff
 from absl.testing import parameterized
 
-from tff_rec.algorithms import fed_avg, fed_recon, optimizers
+from tff_rec.algorithms import fed_avg
+from tff_rec.algorithms import fed_recon
+from tff_rec.algorithms import optimizers
 from tff_rec.errors import UserInputError
 from tff_rec.models import matrix_factorization as mf
 

@@ -16,7 +16,8 @@ import pytest
 from absl.testing import absltest
 
 from tff_rec import errors
-from tff_rec.data import download, loaders
+from tff_rec.data import download
+from tff_rec.data import loaders
 
 FAKE_FILES = {
     "ml-100k.inter": (

@@ -11,11 +11,13 @@ from unittest import mock
 
 import hypothesis
 import numpy as np
-from absl.testing import absltest, parameterized
+from absl.testing import absltest
+from absl.testing import parameterized
 from hypothesis import strategies as st
 
 from tff_rec import errors
-from tff_rec.data import download, loaders
+from tff_rec.data import download
+from tff_rec.data import loaders
 
 # Raw user ids are numbered numerically: '2' < '7' < '10'.
 RECBOLE = {

@@ -6,7 +6,8 @@ import collections
 import dataclasses
 
 import numpy as np
-from absl.testing import absltest, parameterized
+from absl.testing import absltest
+from absl.testing import parameterized
 
 from tff_rec import errors
 from tff_rec.data import interactions as interactions_lib

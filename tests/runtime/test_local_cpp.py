@@ -22,7 +22,8 @@ import threading
 import time
 
 import psutil
-from absl.testing import absltest, parameterized
+from absl.testing import absltest
+from absl.testing import parameterized
 
 _REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 # Importing TF + TFF takes ~8 s alone; five children share two cores.

@@ -101,10 +101,6 @@ def client_dataset(data: FederatedData, k: int) -> tf.data.Dataset:
 
 def to_client_data(data: FederatedData) -> tff.simulation.datasets.ClientData:
     """Wraps `data` as a `tff.simulation.datasets.ClientData`."""
-    table_init = tf.lookup.KeyValueTensorInitializer(
-        tf.constant(data.client_ids, tf.string),
-        tf.range(data.num_clients, dtype=tf.int64),
-    )
     columns = collections.OrderedDict(
         user=data.users,
         local_user=data.local_users,
@@ -114,8 +110,14 @@ def to_client_data(data: FederatedData) -> tff.simulation.datasets.ClientData:
     offsets = data.offsets.astype(np.int64)
 
     def dataset_fn(client_id):
-        table = tf.lookup.StaticHashTable(table_init, default_value=-1)
-        k = table.lookup(client_id)
+        table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(data.client_ids, tf.string),
+                tf.range(data.num_clients, dtype=tf.int64),
+            ),
+            default_value=-1,
+        )
+        k = table.lookup(tf.convert_to_tensor(client_id, tf.string))
         start = tf.gather(tf.constant(offsets), k)
         end = tf.gather(tf.constant(offsets), k + 1)
         sliced = collections.OrderedDict(

@@ -1,0 +1,6 @@
+"""Execution contexts that run TFF learning processes."""
+
+from tff_rec.runtime.local_cpp import create_local_cpp_execution_context
+from tff_rec.runtime.local_cpp import set_local_cpp_execution_context
+from tff_rec.runtime.local_cpp import shutdown_workers
+from tff_rec.runtime.local_cpp import worker_pids

@@ -1,0 +1,3 @@
+"""Losses and metrics per task."""
+
+from tff_rec.tasks import rating

@@ -7,8 +7,9 @@ import enum
 
 from tff_rec import errors
 from tff_rec.algorithms import optimizers
-from tff_rec.data import loaders, splits
+from tff_rec.data import loaders
 from tff_rec.data import partition as partition_lib
+from tff_rec.data import splits
 
 
 class Algorithm(enum.Enum):

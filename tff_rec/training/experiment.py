@@ -14,11 +14,14 @@ import numpy as np
 import tensorflow_federated as tff
 from absl import logging
 
-from tff_rec.algorithms import fed_avg, fed_recon, optimizers
+from tff_rec.algorithms import fed_avg
+from tff_rec.algorithms import fed_recon
+from tff_rec.algorithms import optimizers
 from tff_rec.data import client_data as client_data_lib
 from tff_rec.data import interactions as interactions_lib
-from tff_rec.data import loaders, splits
+from tff_rec.data import loaders
 from tff_rec.data import partition as partition_lib
+from tff_rec.data import splits
 from tff_rec.evaluation import baselines
 from tff_rec.evaluation import rating as rating_eval
 from tff_rec.models import matrix_factorization as mf
