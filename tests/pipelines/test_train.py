@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 
+import numpy as np
 from absl.testing import absltest
 from absl.testing import parameterized
 
@@ -76,6 +77,12 @@ class TrainPipelineTest(parameterized.TestCase):
         hparams = json.loads((out / "hparams.json").read_text())
         self.assertEqual(hparams["algorithm"], algorithm)
         self.assertNotEmpty(list((out / "tensorboard").iterdir()))
+        vocab = json.loads((out / "vocabularies.json").read_text())
+        self.assertLen(vocab["user_ids"], 24)
+        with np.load(out / "final_weights.npz") as weights:
+            self.assertIn("item_embedding", weights)
+            # Reconstruction's server never holds user tables.
+            self.assertEqual("user_embedding" in weights, algorithm != "fedrecon")
         self.assertIn("test RMSE", result.stdout)
         self.assertIn("centralized (baseline)", result.stdout)
         self.assertIn("round 2/2", result.stderr)
@@ -112,6 +119,14 @@ class TrainPipelineTest(parameterized.TestCase):
         ]
         self.assertLen(error_lines, 1, result.stderr)
         self.assertIn(message, error_lines[0])
+
+    def test_malformed_data_exits_2_naming_file_and_line(self):
+        bad = self.tmp / "bad.csv"
+        bad.write_text("user,item,rating\nu1,i1,4\nu2,i2,four\n")
+        result = run_train(*self.common, f"--data_dir={bad}")
+        self.assertEqual(result.returncode, 2, result.stderr[-3000:])
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertIn("bad.csv:3", result.stderr)
 
 
 if __name__ == "__main__":

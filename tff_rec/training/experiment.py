@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import sys
 import time
 
 import numpy as np
 import tensorflow_federated as tff
 from absl import logging
 
+from tff_rec import errors
 from tff_rec.algorithms import fed_avg
 from tff_rec.algorithms import fed_recon
 from tff_rec.algorithms import optimizers
@@ -211,9 +213,14 @@ def _baseline_kwargs(config):
     )
 
 
+def _announce(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def run_baselines(config, data) -> dict[str, float | None]:
     """Centralized and local-only test metrics on the same split."""
     results: dict[str, float | None] = {}
+    _announce(f"Baseline: centralized training ({config.centralized_epochs} epochs)")
     central = baselines.train_centralized(
         data.split.train, data.split.test, **_baseline_kwargs(config)
     )
@@ -223,6 +230,10 @@ def run_baselines(config, data) -> dict[str, float | None]:
         centralized_examples_per_second=central.examples_per_second,
     )
     if data.split.test_history is None:
+        _announce(
+            f"Baseline: local-only training of {data.partition.num_clients} "
+            f"participants ({config.centralized_epochs} epochs)"
+        )
         local = baselines.train_local_only(
             data.split.train,
             data.split.test,
@@ -239,12 +250,34 @@ def run_baselines(config, data) -> dict[str, float | None]:
     return results
 
 
+def save_weights(
+    output_dir: pathlib.Path, weights: rating_eval.MatrixFactorizationWeights
+) -> pathlib.Path:
+    """Writes the final model tables to ``final_weights.npz`` atomically.
+
+    User tables are only present for models whose server holds them (not for
+    reconstruction, where they never leave the clients).
+    """
+    arrays = {
+        k: np.asarray(v)
+        for k, v in dataclasses.asdict(weights).items()
+        if v is not None
+    }
+    path = output_dir / "final_weights.npz"
+    tmp = output_dir / "final_weights.tmp.npz"
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+    return path
+
+
 def run_experiment(config: config_lib.TrainConfig) -> dict[str, object]:
     """Runs `config` and writes its outputs; returns the results dict.
 
     Writes ``<root_output_dir>/<experiment_name>/`` with ``hparams.json``,
+    ``vocabularies.json`` (raw user and item ids, by remapped id),
     ``metrics.csv`` (federated algorithms: one row per round), TensorBoard
-    events and ``results.json``.
+    events, ``final_weights.npz`` (the server's model tables) and
+    ``results.json``.
 
     Raises:
       tff_rec.errors.UserInputError: for data or settings that cannot work,
@@ -257,8 +290,6 @@ def run_experiment(config: config_lib.TrainConfig) -> dict[str, object]:
         config.algorithm.is_federated
         and config.clients_per_round > data.partition.num_clients
     ):
-        from tff_rec import errors
-
         raise errors.UserInputError(
             f"clients_per_round={config.clients_per_round} exceeds the "
             f"{data.partition.num_clients} clients in the data"
@@ -271,6 +302,13 @@ def run_experiment(config: config_lib.TrainConfig) -> dict[str, object]:
     }
     with metrics_writer_lib.MetricsWriter(output_dir, ROUND_FIELDS) as writer:
         writer.write_hparams(config.as_dict())
+        metrics_writer_lib.write_json(
+            output_dir / "vocabularies.json",
+            {
+                "user_ids": list(data.interactions.user_vocab),
+                "item_ids": list(data.interactions.item_vocab),
+            },
+        )
         if config.algorithm.is_federated:
             process = build_process(config, data)
 
@@ -289,7 +327,7 @@ def run_experiment(config: config_lib.TrainConfig) -> dict[str, object]:
                 else "user",
                 seed=config.seed,
             )
-            _, history = federated.run_rounds(
+            state, history = federated.run_rounds(
                 process,
                 data.federated,
                 schedule,
@@ -297,6 +335,7 @@ def run_experiment(config: config_lib.TrainConfig) -> dict[str, object]:
                 eval_every=config.eval_every,
                 writer=writer,
             )
+            save_weights(output_dir, global_weights(config, process, state, data))
             final = history[-1]
             seconds = [row["round_seconds"] for row in history]
             results.update(
@@ -311,6 +350,7 @@ def run_experiment(config: config_lib.TrainConfig) -> dict[str, object]:
             central = baselines.train_centralized(
                 data.split.train, data.split.test, **_baseline_kwargs(config)
             )
+            save_weights(output_dir, central.weights)
             results.update(
                 test_rmse=central.metrics.rmse,
                 test_mae=central.metrics.mae,
