@@ -6,6 +6,11 @@ status 2, so a bad file or flag never surfaces as a stack trace.
 
 from __future__ import annotations
 
+import enum
+from typing import TypeVar
+
+_E = TypeVar("_E", bound=enum.Enum)
+
 
 class UserInputError(ValueError):
     """A problem with what the user supplied (a file, a flag, an argument)."""
@@ -28,3 +33,23 @@ class DataFormatError(UserInputError):
 
 class DataUnavailableError(UserInputError):
     """The dataset cannot be found or downloaded."""
+
+
+def parse_enum(enum_type: type[_E], value: _E | str, what: str) -> _E:
+    """Returns `value` as a member of `enum_type`.
+
+    Args:
+      enum_type: the enum class.
+      value: a member or the value of one.
+      what: what the value is called in the error message ("algorithm").
+
+    Raises:
+      UserInputError: naming the received value and the allowed ones.
+    """
+    if isinstance(value, enum_type):
+        return value
+    try:
+        return enum_type(value)
+    except ValueError:
+        allowed = ", ".join(repr(member.value) for member in enum_type)
+        raise UserInputError(f"unknown {what} {value!r}; allowed: {allowed}") from None

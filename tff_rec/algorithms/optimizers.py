@@ -31,13 +31,7 @@ def build_optimizer(
     Raises:
       UserInputError: for an unknown optimizer or a non-positive rate.
     """
-    try:
-        optimizer = OptimizerType(optimizer)
-    except ValueError:
-        allowed = ", ".join(o.value for o in OptimizerType)
-        raise errors.UserInputError(
-            f"unknown optimizer {optimizer!r}; allowed: {allowed}"
-        ) from None
+    optimizer = errors.parse_enum(OptimizerType, optimizer, "optimizer")
     if not learning_rate > 0:
         raise errors.UserInputError(
             f"learning rate must be > 0 for {optimizer.value}, got {learning_rate}"

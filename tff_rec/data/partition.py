@@ -354,15 +354,7 @@ def make_partition(
 
 
 def _parse_partition_type(value: PartitionType | str) -> PartitionType:
-    if isinstance(value, PartitionType):
-        return value
-    try:
-        return PartitionType(value)
-    except ValueError:
-        allowed = ", ".join(repr(t.value) for t in PartitionType)
-        raise errors.UserInputError(
-            f"Unknown partition type {value!r}; allowed: {allowed}."
-        ) from None
+    return errors.parse_enum(PartitionType, value, "partition type")
 
 
 def _check_num_clients(num_clients: int) -> None:

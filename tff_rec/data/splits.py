@@ -250,15 +250,7 @@ def make_split(
 
 
 def _parse_split_type(value: SplitType | str) -> SplitType:
-    if isinstance(value, SplitType):
-        return value
-    try:
-        return SplitType(value)
-    except ValueError:
-        allowed = ", ".join(repr(t.value) for t in SplitType)
-        raise errors.UserInputError(
-            f"Unknown split type {value!r}; allowed: {allowed}."
-        ) from None
+    return errors.parse_enum(SplitType, value, "split type")
 
 
 def _check_fraction(name: str, value: float, *, allow_zero: bool) -> None:

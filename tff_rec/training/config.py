@@ -146,11 +146,5 @@ class TrainConfig:
 
 
 def _coerce_enum(config, name, enum_type):
-    value = getattr(config, name)
-    try:
-        object.__setattr__(config, name, enum_type(value))
-    except ValueError:
-        allowed = ", ".join(e.value for e in enum_type)
-        raise errors.UserInputError(
-            f"unknown {name} {value!r}; allowed: {allowed}"
-        ) from None
+    value = errors.parse_enum(enum_type, getattr(config, name), name)
+    object.__setattr__(config, name, value)
