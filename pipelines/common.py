@@ -36,8 +36,10 @@ def user_errors_exit():
         fail(str(e))
 
 
-def install_runtime() -> None:
+def install_runtime(*, simulate_secure_aggregation: bool = False) -> None:
     """Installs the TFF execution context whose worker processes we own."""
     from tff_rec.runtime import local_cpp
 
-    local_cpp.set_local_cpp_execution_context()
+    local_cpp.set_local_cpp_execution_context(
+        simulate_secure_aggregation=simulate_secure_aggregation
+    )

@@ -110,6 +110,48 @@ _BIAS_L2 = flags.DEFINE_float("bias_l2", _DEFAULTS.bias_l2, "Per-example L2 on b
 _EVAL_EVERY = flags.DEFINE_integer(
     "eval_every", _DEFAULTS.eval_every, "Evaluate on the test split every N rounds."
 )
+_AGGREGATOR = flags.DEFINE_string(
+    "aggregator",
+    _DEFAULTS.aggregator.value,
+    "mean, dp_gaussian_adaptive, dp_gaussian_fixed or dp_laplace. DP "
+    "aggregators are unweighted: use them with fedavg_unweighted or fedrecon.",
+)
+_NOISE_MULTIPLIER = flags.DEFINE_float(
+    "noise_multiplier",
+    None,
+    "DP noise stddev (Gaussian) or scale (Laplace) relative to the clip. Omit "
+    "and give --target_epsilon to calibrate it from --rounds and "
+    "--clients_per_round.",
+)
+_CLIP = flags.DEFINE_float(
+    "clip", None, "Fixed clip: L2 (dp_gaussian_fixed) or L1 (dp_laplace) norm bound."
+)
+_TARGET_QUANTILE = flags.DEFINE_float(
+    "target_quantile", None, "Update-norm quantile the adaptive clip tracks."
+)
+_INITIAL_CLIP = flags.DEFINE_float(
+    "initial_clip", None, "Starting value of the adaptive clip."
+)
+_TARGET_EPSILON = flags.DEFINE_float(
+    "target_epsilon",
+    None,
+    "Privacy budget: training stops before the round that would exceed it.",
+)
+_DELTA = flags.DEFINE_float("delta", None, "DP delta; default 1/N^1.1 for N clients.")
+_SECURE = flags.DEFINE_bool(
+    "secure_aggregation",
+    False,
+    "Sum client updates with TFF's secure summation (simulated locally).",
+)
+_CLIENT_SAMPLING = flags.DEFINE_string(
+    "client_sampling",
+    _DEFAULTS.client_sampling,
+    "uniform (fixed number per round) or poisson (each client independently "
+    "with probability clients_per_round/N, which DP accounting assumes).",
+)
+_ACCOUNTANT = flags.DEFINE_string(
+    "accountant", None, "rdp or pld; default RDP for Gaussian, PLD for Laplace."
+)
 _BASELINES = flags.DEFINE_bool(
     "baselines", _DEFAULTS.baselines, "Also train centralized and local-only."
 )
@@ -159,6 +201,16 @@ def config_from_flags() -> config_lib.TrainConfig:
         l2=_L2.value,
         bias_l2=_BIAS_L2.value,
         eval_every=_EVAL_EVERY.value,
+        aggregator=_AGGREGATOR.value,
+        noise_multiplier=_NOISE_MULTIPLIER.value,
+        clip=_CLIP.value,
+        target_quantile=_TARGET_QUANTILE.value,
+        initial_clip=_INITIAL_CLIP.value,
+        target_epsilon=_TARGET_EPSILON.value,
+        delta=_DELTA.value,
+        secure_aggregation=_SECURE.value,
+        client_sampling=_CLIENT_SAMPLING.value,
+        accountant=_ACCOUNTANT.value,
         baselines=_BASELINES.value,
         centralized_epochs=_CENTRALIZED_EPOCHS.value,
         centralized_l2=_CENTRALIZED_L2.value,
@@ -172,7 +224,7 @@ def main(argv):
     del argv
     with common.user_errors_exit():
         config = config_from_flags()
-        common.install_runtime()
+        common.install_runtime(simulate_secure_aggregation=config.secure_aggregation)
         from tff_rec.training import experiment
 
         results = experiment.run_experiment(config)

@@ -126,6 +126,7 @@ def create_local_cpp_execution_context(
     stream_structs: bool = False,
     log_path: str | os.PathLike[str] | None = None,
     startup_timeout: float | None = None,
+    simulate_secure_aggregation: bool = False,
 ) -> tff.framework.SyncExecutionContext:
     """Returns a sync local C++ execution context running an owned worker.
 
@@ -146,6 +147,11 @@ def create_local_cpp_execution_context(
         when unset, so the worker logs warnings and errors only.
       startup_timeout: Seconds to wait for a new worker to accept connections.
         None means `DEFAULT_STARTUP_TIMEOUT_SECONDS`.
+      simulate_secure_aggregation: TFF's local runtime cannot execute secure
+        summation intrinsics (``federated_secure_sum_bitwidth``...). If True,
+        computations are compiled as TFF's test backend does: each secure
+        intrinsic is replaced by its insecure body with the same bounds and
+        modular arithmetic, which gives the same results as a real secure sum.
 
     Returns:
       A `tff.framework.SyncExecutionContext`.
@@ -193,11 +199,17 @@ def create_local_cpp_execution_context(
         executor.set_cardinalities(cardinalities)
         return executor
 
+    def compile_secure(comp):
+        comp = tff.backends.test.replace_secure_intrinsics_with_bodies(comp)
+        return tff.backends.native.desugar_and_transform_to_native(comp)
+
     return tff.framework.SyncExecutionContext(
         executor_fn=tff.framework.ResourceManagingExecutorFactory(
             executor_stack_fn=executor_stack_fn
         ),
-        compiler_fn=tff.backends.native.desugar_and_transform_to_native,
+        compiler_fn=compile_secure
+        if simulate_secure_aggregation
+        else tff.backends.native.desugar_and_transform_to_native,
         transform_args=tff.tensorflow.transform_args,
         transform_result=tff.tensorflow.transform_result,
     )
@@ -210,6 +222,7 @@ def set_local_cpp_execution_context(
     stream_structs: bool = False,
     log_path: str | os.PathLike[str] | None = None,
     startup_timeout: float | None = None,
+    simulate_secure_aggregation: bool = False,
 ) -> None:
     """Installs an owned-worker local C++ context as TFF's default context.
 
@@ -225,6 +238,7 @@ def set_local_cpp_execution_context(
       stream_structs: See `create_local_cpp_execution_context`.
       log_path: See `create_local_cpp_execution_context`.
       startup_timeout: See `create_local_cpp_execution_context`.
+      simulate_secure_aggregation: See `create_local_cpp_execution_context`.
 
     Raises:
       RuntimeError: If TFF's worker binary is missing.
@@ -237,6 +251,7 @@ def set_local_cpp_execution_context(
         stream_structs=stream_structs,
         log_path=log_path,
         startup_timeout=startup_timeout,
+        simulate_secure_aggregation=simulate_secure_aggregation,
     )
     previous = tff.framework.get_context_stack().current
     tff.framework.set_default_context(context)

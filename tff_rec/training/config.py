@@ -6,6 +6,7 @@ import dataclasses
 import enum
 
 from tff_rec import errors
+from tff_rec.aggregators import factory as aggregator_factory
 from tff_rec.algorithms import optimizers
 from tff_rec.data import loaders
 from tff_rec.data import partition as partition_lib
@@ -65,6 +66,19 @@ class TrainConfig:
     reconstruction_learning_rate: float = 0.5
     reconstruction_epochs: int = 2
     eval_every: int = 10
+    # Aggregation and privacy.
+    aggregator: aggregator_factory.AggregatorType = (
+        aggregator_factory.AggregatorType.MEAN
+    )
+    noise_multiplier: float | None = None
+    clip: float | None = None
+    target_quantile: float | None = None
+    initial_clip: float | None = None
+    target_epsilon: float | None = None
+    delta: float | None = None
+    secure_aggregation: bool = False
+    client_sampling: str = "uniform"
+    accountant: str | None = None
     # Baselines.
     baselines: bool = True
     centralized_epochs: int = 15
@@ -82,6 +96,7 @@ class TrainConfig:
         _coerce_enum(self, "algorithm", Algorithm)
         _coerce_enum(self, "client_optimizer", optimizers.OptimizerType)
         _coerce_enum(self, "server_optimizer", optimizers.OptimizerType)
+        _coerce_enum(self, "aggregator", aggregator_factory.AggregatorType)
         if self.dataset not in loaders.DATASETS:
             raise errors.UserInputError(
                 f"unknown dataset {self.dataset!r}; allowed: "
@@ -131,10 +146,61 @@ class TrainConfig:
             raise errors.UserInputError(
                 f"dirichlet_alpha must be > 0, got {self.dirichlet_alpha}"
             )
+        self._check_privacy()
         if not self.experiment_name or "/" in self.experiment_name:
             raise errors.UserInputError(
                 f"experiment_name must be a non-empty name without '/', "
                 f"got {self.experiment_name!r}"
+            )
+
+    @property
+    def is_dp(self) -> bool:
+        return self.aggregator.is_dp
+
+    def _check_privacy(self):
+        if self.client_sampling not in ("uniform", "poisson"):
+            raise errors.UserInputError(
+                f"unknown client_sampling {self.client_sampling!r}; "
+                "allowed: 'uniform', 'poisson'"
+            )
+        if self.accountant not in (None, "rdp", "pld"):
+            raise errors.UserInputError(
+                f"unknown accountant {self.accountant!r}; allowed: 'rdp', 'pld'"
+            )
+        if self.target_epsilon is not None and not self.target_epsilon > 0:
+            raise errors.UserInputError(
+                f"target_epsilon must be > 0, got {self.target_epsilon}"
+            )
+        if not self.is_dp:
+            dp_only = ("noise_multiplier", "target_epsilon", "delta")
+            given = [name for name in dp_only if getattr(self, name) is not None]
+            if given:
+                raise errors.UserInputError(
+                    f"{', '.join(given)} only apply to DP aggregators; got "
+                    f"aggregator={self.aggregator.value!r} (use dp_gaussian_fixed, "
+                    "dp_gaussian_adaptive or dp_laplace)"
+                )
+            return
+        if self.algorithm is Algorithm.FEDAVG:
+            raise errors.UserInputError(
+                f"aggregator={self.aggregator.value!r} is differentially private "
+                "and DP aggregators are unweighted (every client's clipped update "
+                "counts the same, which is what bounds its influence); use "
+                "algorithm=fedavg_unweighted or fedrecon"
+            )
+        if not self.algorithm.is_federated:
+            raise errors.UserInputError(
+                f"DP aggregators apply to federated algorithms, not "
+                f"{self.algorithm.value!r}"
+            )
+        if self.noise_multiplier is None and self.target_epsilon is None:
+            raise errors.UserInputError(
+                f"aggregator={self.aggregator.value!r} needs noise_multiplier, or "
+                "target_epsilon to calibrate it from rounds and clients_per_round"
+            )
+        if self.noise_multiplier is not None and self.noise_multiplier < 0:
+            raise errors.UserInputError(
+                f"noise_multiplier must be >= 0, got {self.noise_multiplier}"
             )
 
     def as_dict(self) -> dict[str, object]:

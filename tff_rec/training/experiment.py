@@ -16,6 +16,7 @@ import tensorflow_federated as tff
 from absl import logging
 
 from tff_rec import errors
+from tff_rec.aggregators import factory as aggregator_factory
 from tff_rec.algorithms import fed_avg
 from tff_rec.algorithms import fed_recon
 from tff_rec.algorithms import optimizers
@@ -27,6 +28,7 @@ from tff_rec.data import splits
 from tff_rec.evaluation import baselines
 from tff_rec.evaluation import rating as rating_eval
 from tff_rec.models import matrix_factorization as mf
+from tff_rec.privacy import accounting
 from tff_rec.training import config as config_lib
 from tff_rec.training import federated
 from tff_rec.training import metrics_writer as metrics_writer_lib
@@ -41,6 +43,9 @@ ROUND_FIELDS = (
     "test_mae",
     "clients",
     "round_seconds",
+    "epsilon",
+    "delta",
+    "clip",
 )
 
 
@@ -95,10 +100,73 @@ def _model_fn(config, num_users, num_items, global_bias):
     return build
 
 
+def privacy_spec(
+    config: config_lib.TrainConfig, num_clients: int
+) -> accounting.PrivacySpec | None:
+    """The DP mechanism of a run as the accountant sees it (None without DP).
+
+    With `config.target_epsilon` and no `config.noise_multiplier`, the noise
+    multiplier is calibrated so that `config.rounds` rounds spend the target.
+    """
+    if not config.is_dp:
+        return None
+    mechanism = (
+        accounting.Mechanism.LAPLACE
+        if config.aggregator is aggregator_factory.AggregatorType.DP_LAPLACE
+        else accounting.Mechanism.GAUSSIAN
+    )
+    sampling = (
+        accounting.Sampling.POISSON
+        if config.client_sampling == "poisson"
+        else accounting.Sampling.FIXED_SIZE
+    )
+    noise_multiplier = config.noise_multiplier
+    if noise_multiplier is None:
+        noise_multiplier = accounting.calibrate_noise_multiplier(
+            target_epsilon=config.target_epsilon,
+            rounds=config.rounds,
+            clients_per_round=config.clients_per_round,
+            num_clients=num_clients,
+            delta=config.delta,
+            mechanism=mechanism,
+            sampling=sampling,
+            accountant=config.accountant,
+        )
+    return accounting.PrivacySpec(
+        mechanism=mechanism,
+        noise_multiplier=noise_multiplier,
+        clients_per_round=config.clients_per_round,
+        num_clients=num_clients,
+        delta=config.delta,
+        sampling=sampling,
+        accountant=config.accountant,
+    )
+
+
+def build_aggregator(
+    config: config_lib.TrainConfig, spec: accounting.PrivacySpec | None
+) -> tff.aggregators.AggregationFactory:
+    """The model-update aggregator `config` asks for."""
+    return aggregator_factory.configure_aggregator(
+        aggregator=config.aggregator,
+        weighted=config.algorithm is not Algorithm.FEDAVG_UNWEIGHTED
+        and not config.is_dp,
+        noise_multiplier=None if spec is None else spec.noise_multiplier,
+        clients_per_round=config.clients_per_round if config.is_dp else None,
+        clip=config.clip,
+        target_quantile=config.target_quantile,
+        initial_clip=config.initial_clip,
+        secure=config.secure_aggregation,
+    )
+
+
 def build_process(
-    config: config_lib.TrainConfig, data: PreparedData
+    config: config_lib.TrainConfig,
+    data: PreparedData,
+    spec: accounting.PrivacySpec | None = None,
 ) -> tff.learning.templates.LearningProcess:
     """Builds the learning process for a federated `config.algorithm`."""
+    aggregator = build_aggregator(config, spec)
     # The initial global bias is the mean training rating. In deployment this
     # is one federated mean over the clients (or a known prior such as the
     # middle of the rating scale); it only sets the starting point.
@@ -123,6 +191,8 @@ def build_process(
             reconstruction_epochs=config.reconstruction_epochs,
             post_reconstruction_epochs=config.client_epochs,
             split_dataset=False,
+            weighted=not config.is_dp,
+            model_aggregator=aggregator,
         )
     model_fn = _model_fn(config, data.interactions.num_users, num_items, global_bias)
     builder = {
@@ -133,6 +203,7 @@ def build_process(
         model_fn,
         client_optimizer=client_optimizer,
         server_optimizer=server_optimizer,
+        model_aggregator=aggregator,
     )
 
 
@@ -310,7 +381,15 @@ def run_experiment(config: config_lib.TrainConfig) -> dict[str, object]:
             },
         )
         if config.algorithm.is_federated:
-            process = build_process(config, data)
+            spec = privacy_spec(config, data.partition.num_clients)
+            accountant = None if spec is None else accounting.PrivacyAccountant(spec)
+            if spec is not None:
+                print(
+                    "Privacy: " + accounting.epsilon_statement(spec, config.rounds),
+                    file=sys.stderr,
+                    flush=True,
+                )
+            process = build_process(config, data, spec)
 
             def evaluate(state):
                 weights = global_weights(config, process, state, data)
@@ -326,6 +405,7 @@ def run_experiment(config: config_lib.TrainConfig) -> dict[str, object]:
                 if config.algorithm is Algorithm.FEDRECON
                 else "user",
                 seed=config.seed,
+                sampling=config.client_sampling,
             )
             state, history = federated.run_rounds(
                 process,
@@ -334,14 +414,24 @@ def run_experiment(config: config_lib.TrainConfig) -> dict[str, object]:
                 evaluate_fn=evaluate,
                 eval_every=config.eval_every,
                 writer=writer,
+                accountant=accountant,
+                target_epsilon=config.target_epsilon,
             )
             save_weights(output_dir, global_weights(config, process, state, data))
             final = history[-1]
             seconds = [row["round_seconds"] for row in history]
+            if accountant is not None:
+                results.update(
+                    epsilon=accountant.epsilon(),
+                    delta=spec.delta,
+                    noise_multiplier=spec.noise_multiplier,
+                    clip=final.get("clip", config.clip),
+                    privacy=accountant.report(),
+                )
             results.update(
                 test_rmse=final["test_rmse"],
                 test_mae=final["test_mae"],
-                rounds=config.rounds,
+                rounds=len(history),
                 seconds_per_round=float(np.median(seconds)),
                 client_updates_per_second=config.clients_per_round
                 / float(np.median(seconds)),

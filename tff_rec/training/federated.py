@@ -8,6 +8,7 @@ elsewhere (`tff_rec.runtime`).
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -15,7 +16,9 @@ from collections.abc import Mapping
 import numpy as np
 import tensorflow_federated as tff
 
+from tff_rec import errors
 from tff_rec.data import client_data as client_data_lib
+from tff_rec.privacy import accounting
 from tff_rec.training import metrics_writer as metrics_writer_lib
 from tff_rec.training import progress as progress_lib
 
@@ -34,6 +37,10 @@ class RoundSchedule:
         which sets its own epochs in the process).
       user_key: ``user`` or ``local_user``, see `client_data.preprocess`.
       seed: seeds client sampling and local shuffling.
+      sampling: ``uniform`` (exactly `clients_per_round` clients, without
+        replacement) or ``poisson`` (each client independently with
+        probability ``clients_per_round / num_clients``, the sampling that
+        DP accounting with amplification by sampling assumes).
     """
 
     rounds: int
@@ -42,11 +49,32 @@ class RoundSchedule:
     client_epochs: int = 1
     user_key: str = "user"
     seed: int = 0
+    sampling: str = "uniform"
 
 
-def sample_clients(rng: np.random.Generator, num_clients: int, k: int) -> np.ndarray:
-    """`k` distinct client indices, uniformly at random."""
-    return np.sort(rng.choice(num_clients, size=k, replace=False))
+SAMPLING_METHODS = ("uniform", "poisson")
+
+
+def sample_clients(
+    rng: np.random.Generator, num_clients: int, k: int, sampling: str = "uniform"
+) -> np.ndarray:
+    """Client indices for one round.
+
+    Args:
+      rng: the sampling generator (its state is part of a run's state).
+      num_clients: population size.
+      k: clients per round (uniform) or expected clients per round (poisson).
+      sampling: ``uniform`` or ``poisson``.
+
+    Returns:
+      Sorted client indices; with Poisson sampling the count varies and may
+      be zero.
+    """
+    if sampling == "uniform":
+        return np.sort(rng.choice(num_clients, size=k, replace=False))
+    if sampling == "poisson":
+        return np.flatnonzero(rng.random(num_clients) < k / num_clients)
+    raise ValueError(f"unknown sampling {sampling!r}; allowed: {SAMPLING_METHODS}")
 
 
 def flatten_metrics(metrics: Mapping, prefix: str = "") -> dict[str, float]:
@@ -72,6 +100,13 @@ def train_metrics(round_metrics: Mapping) -> dict[str, float]:
     return {f"train_{k}": float(train[k]) for k in TRAIN_METRICS if k in train}
 
 
+def clip_metric(round_metrics: Mapping) -> dict[str, float]:
+    """The DP clip of a round, if the aggregator reports one."""
+    flat = flatten_metrics(round_metrics.get("aggregator", {}))
+    clips = [v for k, v in flat.items() if k.rsplit("/", 1)[-1] == "clip"]
+    return {"clip": clips[0]} if clips else {}
+
+
 def run_rounds(
     process: tff.learning.templates.LearningProcess,
     data: client_data_lib.FederatedData,
@@ -81,6 +116,8 @@ def run_rounds(
     eval_every: int = 10,
     writer: metrics_writer_lib.MetricsWriter | None = None,
     show_progress: bool = True,
+    accountant: accounting.PrivacyAccountant | None = None,
+    target_epsilon: float | None = None,
 ):
     """Runs `schedule.rounds` rounds of `process` on `data`.
 
@@ -93,17 +130,30 @@ def run_rounds(
       eval_every: evaluation period in rounds.
       writer: receives one row per round.
       show_progress: print ``round n/N ... ETA`` lines to stderr.
+      accountant: composes one DP round per round run; its ``epsilon`` and
+        ``delta`` go into every row.
+      target_epsilon: privacy budget. Training stops before the first round
+        that would spend more (the remaining rounds are not run), saying so.
 
     Returns:
-      ``(state, history)``: the final state and the list of per-round rows.
+      ``(state, history)``: the final state and the list of per-round rows
+      (shorter than `schedule.rounds` if the budget stopped training).
 
     Raises:
       ValueError: if more clients per round are asked for than exist.
+      tff_rec.errors.UserInputError: if not even one round fits the budget.
     """
     if schedule.clients_per_round > data.num_clients:
         raise ValueError(
             f"clients_per_round={schedule.clients_per_round} exceeds the "
             f"{data.num_clients} clients in the data"
+        )
+    budget = target_epsilon is not None and accountant is not None
+    if budget and accountant.epsilon_if_step() > target_epsilon:
+        raise errors.UserInputError(
+            f"target_epsilon={target_epsilon} is below the epsilon of a single "
+            f"round ({accountant.epsilon_if_step():.4g}); raise the noise "
+            "multiplier or the budget"
         )
     rng = np.random.default_rng(schedule.seed)
     state = process.initialize()
@@ -111,7 +161,9 @@ def run_rounds(
     history = []
     for round_num in range(1, schedule.rounds + 1):
         start = time.perf_counter()
-        clients = sample_clients(rng, data.num_clients, schedule.clients_per_round)
+        clients = sample_clients(
+            rng, data.num_clients, schedule.clients_per_round, schedule.sampling
+        )
         datasets = [
             client_data_lib.preprocess(
                 client_data_lib.client_dataset(data, k),
@@ -125,10 +177,21 @@ def run_rounds(
         output = process.next(state, datasets)
         state = output.state
         row = train_metrics(output.metrics)
+        row.update(clip_metric(output.metrics))
         row["clients"] = len(clients)
         row["round_seconds"] = time.perf_counter() - start
+        stop = False
+        if accountant is not None:
+            accountant.step()
+            row["epsilon"] = accountant.epsilon()
+            row["delta"] = accountant.spec.delta
+            stop = (
+                budget
+                and round_num < schedule.rounds
+                and (accountant.epsilon_if_step() > target_epsilon)
+            )
         if evaluate_fn is not None and (
-            round_num % eval_every == 0 or round_num == schedule.rounds
+            round_num % eval_every == 0 or round_num == schedule.rounds or stop
         ):
             row.update(evaluate_fn(state))
         history.append({"round": round_num, **row})
@@ -139,4 +202,15 @@ def run_rounds(
             progress.update(
                 round_num, " ".join(f"{k}={v:.4f}" for k, v in shown.items())
             )
+        if stop:
+            print(
+                f"Privacy budget: stopping after round {round_num} of "
+                f"{schedule.rounds}: epsilon={accountant.epsilon():.4g}, and "
+                f"round {round_num + 1} would reach "
+                f"{accountant.epsilon_if_step():.4g} > "
+                f"target_epsilon={target_epsilon}",
+                file=sys.stderr,
+                flush=True,
+            )
+            break
     return state, history

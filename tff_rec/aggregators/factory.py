@@ -1,0 +1,300 @@
+"""One place that builds every model-update aggregator a process can use.
+
+The differentially private aggregators implement DP-FedAvg of McMahan, Ramage,
+Talwar and Zhang, "Learning Differentially Private Recurrent Language Models",
+ICLR 2018, arXiv:1710.06963: clip each client's update, sum, add noise, divide
+by the expected number of clients. `DP_GAUSSIAN_ADAPTIVE` adapts the L2 clip to
+a quantile of the update norms, Andrew, Thakkar, McMahan and Ramaswamy,
+"Differentially Private Learning with Adaptive Clipping", NeurIPS 2021,
+arXiv:1905.03871. Secure summation is that of Bonawitz et al., "Practical
+Secure Aggregation for Privacy-Preserving Machine Learning", CCS 2017.
+
+DP aggregators are unweighted: weighting by example counts would let one
+client's weight scale its contribution past the clip. Pair them with
+`build_unweighted_fed_avg` or `build_fed_recon(..., weighted=False)`.
+
+DP with secure summation (``secure=True``): the DP query clips each record on
+the client, TFF's `SecureSumFactory` sums the clipped records with
+`federated_secure_sum_bitwidth`, and the query adds the noise to the sum on the
+server (central DP over a securely computed sum, the composition that
+`tff.aggregators.DifferentiallyPrivateFactory`'s `record_aggregation_factory`
+argument allows). A record clipped to norm C (L2 or L1) has every coordinate in
+[-C, C], so the secure sum's bounds are [-C, C]: its clamping never changes a
+record and its 32-bit quantization moves a coordinate by at most C / 2**32.
+That needs a clip known when the process is built, so `DP_GAUSSIAN_ADAPTIVE`
+with ``secure=True`` is refused: its clip moves every round inside the DP
+query's server state, which the bounds of TFF 0.87's `SecureSumFactory`
+(constants, or a separate `EstimationProcess` that cannot read that state)
+cannot follow. TFF's own secure route for adaptive clipping,
+`tff.learning.ddp_secure_aggregator`, is a different mechanism (distributed
+discrete noise added by clients).
+
+TFF 0.87's native C++ runtime does not execute secure intrinsics (it fails
+with "Cannot embed a federated value"): secure processes run on a
+secure-aggregation backend, or in simulation after
+`tensorflow_federated.python.core.backends.test.compiler.
+replace_secure_intrinsics_with_bodies`.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+
+import tensorflow_federated as tff
+import tensorflow_privacy as tfp
+
+from tff_rec import errors
+from tff_rec.aggregators import laplace
+
+DEFAULT_CLIP = 1.0
+DEFAULT_INITIAL_CLIP = 0.1
+DEFAULT_TARGET_QUANTILE = 0.5
+# `DifferentiallyPrivateFactory.gaussian_adaptive` noises the clipped count with
+# stddev 0.05 * clients_per_round and needs noise_multiplier < 2 * that stddev.
+_CLIPPED_COUNT_STDDEV_FRACTION = 0.05
+
+
+class AggregatorType(enum.Enum):
+    """How client model updates are combined into the server update."""
+
+    MEAN = "mean"
+    DP_GAUSSIAN_ADAPTIVE = "dp_gaussian_adaptive"
+    DP_GAUSSIAN_FIXED = "dp_gaussian_fixed"
+    DP_LAPLACE = "dp_laplace"
+
+    @property
+    def is_dp(self) -> bool:
+        return self is not AggregatorType.MEAN
+
+
+def min_clients_per_round_for_adaptive(noise_multiplier: float) -> int:
+    """Smallest clients_per_round that `gaussian_adaptive` accepts.
+
+    TFF raises ValueError unless ``noise_multiplier < 2 * 0.05 *
+    clients_per_round`` (the default noise on the clipped count must be large
+    enough to leave part of the privacy budget to the update itself).
+
+    Args:
+      noise_multiplier: the total noise multiplier (>= 0).
+
+    Returns:
+      The minimum number of clients per round (1 when there is no noise).
+    """
+    if noise_multiplier <= 0:
+        return 1
+
+    def accepted(clients: int) -> bool:
+        # The exact float expression of TFF's check.
+        stddev = _CLIPPED_COUNT_STDDEV_FRACTION * float(clients)
+        return not noise_multiplier >= 2 * stddev
+
+    clients = max(1, int(noise_multiplier / (2 * _CLIPPED_COUNT_STDDEV_FRACTION)))
+    while not accepted(clients):
+        clients += 1
+    while clients > 1 and accepted(clients - 1):
+        clients -= 1
+    return clients
+
+
+def _recommended_clients(noise_multiplier: float) -> int:
+    """Fewest clients for which TFF adds under 2x the noise to the update.
+
+    TFF's update noise multiplier is ``(z**-2 - (2 s)**-2)**-0.5`` with
+    ``s = 0.05 * clients_per_round``; it is below 2 z when ``2 s > 2 z /
+    sqrt(3)``.
+    """
+    threshold = 2 * noise_multiplier / math.sqrt(3)
+    clients = min_clients_per_round_for_adaptive(noise_multiplier)
+    while not 2 * _CLIPPED_COUNT_STDDEV_FRACTION * clients > threshold:
+        clients += 1
+    return clients
+
+
+def _coerce_type(aggregator: AggregatorType | str) -> AggregatorType:
+    try:
+        return AggregatorType(aggregator)
+    except ValueError:
+        allowed = ", ".join(t.value for t in AggregatorType)
+        raise errors.UserInputError(
+            f"unknown aggregator {aggregator!r}; allowed: {allowed}"
+        ) from None
+
+
+def _reject_unused(aggregator: AggregatorType, **options: float | None) -> None:
+    for name, value in options.items():
+        if value is not None:
+            raise errors.UserInputError(
+                f"{name}={value} has no effect with aggregator={aggregator.value}"
+            )
+
+
+def _validate_dp(
+    aggregator: AggregatorType,
+    *,
+    weighted: bool,
+    noise_multiplier: float | None,
+    clients_per_round: int | None,
+) -> None:
+    if weighted:
+        raise errors.UserInputError(
+            f"DP aggregators are unweighted: got aggregator={aggregator.value} "
+            "with weighted=True; use fedavg_unweighted or fedrecon with "
+            "weighted=False"
+        )
+    if noise_multiplier is None:
+        raise errors.UserInputError(
+            f"aggregator={aggregator.value} needs a noise_multiplier (>= 0)"
+        )
+    if not noise_multiplier >= 0:
+        raise errors.UserInputError(
+            f"noise_multiplier must be >= 0, got {noise_multiplier}"
+        )
+    if clients_per_round is None:
+        raise errors.UserInputError(
+            f"aggregator={aggregator.value} needs clients_per_round (the "
+            "denominator of the noised mean)"
+        )
+    if not clients_per_round >= 1:
+        raise errors.UserInputError(
+            f"clients_per_round must be >= 1, got {clients_per_round}"
+        )
+
+
+def _resolve_clip(clip: float | None, name: str, default: float) -> float:
+    if clip is None:
+        return default
+    if not clip > 0:
+        raise errors.UserInputError(f"{name} must be > 0, got {clip}")
+    return float(clip)
+
+
+def _secure_record_sum(bound: float) -> tff.aggregators.SecureSumFactory:
+    # Coordinates of a record clipped to norm `bound` lie in [-bound, bound].
+    return tff.aggregators.SecureSumFactory(
+        upper_bound_threshold=float(bound), lower_bound_threshold=-float(bound)
+    )
+
+
+def configure_aggregator(
+    *,
+    aggregator: AggregatorType | str = AggregatorType.MEAN,
+    weighted: bool = True,
+    noise_multiplier: float | None = None,
+    clients_per_round: int | None = None,
+    clip: float | None = None,
+    target_quantile: float | None = None,
+    initial_clip: float | None = None,
+    secure: bool = False,
+) -> tff.aggregators.AggregationFactory:
+    """Builds the model-update aggregation factory for a learning process.
+
+    Args:
+      aggregator: an `AggregatorType` (or its string value).
+      weighted: whether the process weights clients by their examples. Only
+        `MEAN` can be weighted; DP aggregators need False.
+      noise_multiplier: DP noise relative to the clip (Gaussian stddev or
+        Laplace scale divided by the clip); required for DP aggregators, 0
+        adds no noise.
+      clients_per_round: the (expected) clients per round, the public
+        denominator of the DP mean; required for DP aggregators, ignored by
+        `MEAN`.
+      clip: the fixed clip: the L2 norm bound for `DP_GAUSSIAN_FIXED`, the L1
+        norm bound for `DP_LAPLACE`. None means `DEFAULT_CLIP`.
+      target_quantile: quantile of update norms the adaptive clip tracks, in
+        (0, 1). None means `DEFAULT_TARGET_QUANTILE`.
+      initial_clip: the adaptive clip's starting value. None means
+        `DEFAULT_INITIAL_CLIP`.
+      secure: sum client values with TFF's secure summation: for `MEAN` this is
+        `tff.learning.secure_aggregator`; for `DP_GAUSSIAN_FIXED` and
+        `DP_LAPLACE` the clipped records are summed securely and the noise is
+        added to the sum (see the module docstring).
+
+    Returns:
+      A `tff.aggregators.WeightedAggregationFactory` for weighted `MEAN`, else a
+      `tff.aggregators.UnweightedAggregationFactory`.
+
+    Raises:
+      UserInputError: for an unknown aggregator, DP with ``weighted=True``,
+        missing or out-of-range DP settings, settings the aggregator does not
+        use, too few clients_per_round for the adaptive clip's noise, or
+        ``secure=True`` with `DP_GAUSSIAN_ADAPTIVE`.
+    """
+    aggregator = _coerce_type(aggregator)
+    if aggregator is AggregatorType.MEAN:
+        _reject_unused(
+            aggregator,
+            noise_multiplier=noise_multiplier,
+            clip=clip,
+            target_quantile=target_quantile,
+            initial_clip=initial_clip,
+        )
+        if secure:
+            return tff.learning.secure_aggregator(weighted=weighted)
+        if weighted:
+            return tff.aggregators.MeanFactory()
+        return tff.aggregators.UnweightedMeanFactory()
+
+    _validate_dp(
+        aggregator,
+        weighted=weighted,
+        noise_multiplier=noise_multiplier,
+        clients_per_round=clients_per_round,
+    )
+    noise_multiplier = float(noise_multiplier)
+    clients = float(clients_per_round)
+
+    if aggregator is AggregatorType.DP_GAUSSIAN_ADAPTIVE:
+        _reject_unused(aggregator, clip=clip)
+        if secure:
+            raise errors.UserInputError(
+                "secure=True cannot be combined with dp_gaussian_adaptive: TFF "
+                "0.87's secure sum needs a clip fixed at build time; use "
+                "dp_gaussian_fixed or dp_laplace with secure=True"
+            )
+        initial_clip = _resolve_clip(initial_clip, "initial_clip", DEFAULT_INITIAL_CLIP)
+        if target_quantile is None:
+            target_quantile = DEFAULT_TARGET_QUANTILE
+        if not 0 < target_quantile < 1:
+            raise errors.UserInputError(
+                f"target_quantile must be in (0, 1), got {target_quantile}"
+            )
+        minimum = min_clients_per_round_for_adaptive(noise_multiplier)
+        if clients_per_round < minimum:
+            raise errors.UserInputError(
+                f"clients_per_round={clients_per_round} is too small for "
+                f"dp_gaussian_adaptive with noise_multiplier={noise_multiplier}: "
+                f"the clipped-count noise needs clients_per_round >= {minimum} "
+                f"(>= {_recommended_clients(noise_multiplier)} to keep the update "
+                "noise under 2x noise_multiplier)"
+            )
+        return tff.aggregators.DifferentiallyPrivateFactory.gaussian_adaptive(
+            noise_multiplier,
+            clients,
+            initial_l2_norm_clip=initial_clip,
+            target_unclipped_quantile=float(target_quantile),
+        )
+
+    _reject_unused(
+        aggregator, target_quantile=target_quantile, initial_clip=initial_clip
+    )
+    clip = _resolve_clip(clip, "clip", DEFAULT_CLIP)
+    record_sum = _secure_record_sum(clip) if secure else None
+    if aggregator is AggregatorType.DP_GAUSSIAN_FIXED:
+        if record_sum is None:
+            return tff.aggregators.DifferentiallyPrivateFactory.gaussian_fixed(
+                noise_multiplier, clients, clip
+            )
+        query = tfp.NormalizedQuery(
+            tfp.GaussianSumQuery(l2_norm_clip=clip, stddev=clip * noise_multiplier),
+            denominator=clients,
+        )
+        return tff.aggregators.DifferentiallyPrivateFactory(
+            query, record_aggregation_factory=record_sum
+        )
+    return laplace.laplace_aggregator(
+        noise_multiplier=noise_multiplier,
+        clients_per_round=clients,
+        l1_clip=clip,
+        record_aggregation_factory=record_sum,
+    )

@@ -1,0 +1,12 @@
+"""Privacy accounting for differentially private federated training."""
+
+from tff_rec.privacy.accounting import AccountantType
+from tff_rec.privacy.accounting import Mechanism
+from tff_rec.privacy.accounting import PrivacyAccountant
+from tff_rec.privacy.accounting import PrivacySpec
+from tff_rec.privacy.accounting import Sampling
+from tff_rec.privacy.accounting import calibrate_noise_multiplier
+from tff_rec.privacy.accounting import default_delta
+from tff_rec.privacy.accounting import epsilon
+from tff_rec.privacy.accounting import max_rounds
+from tff_rec.privacy.accounting import round_event

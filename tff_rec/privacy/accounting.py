@@ -1,0 +1,615 @@
+"""Client-level (epsilon, delta) accounting for differentially private training.
+
+Each round releases a noised mean of clipped client updates (DP-FedAvg of
+McMahan, Ramage, Talwar and Zhang, "Learning Differentially Private Recurrent
+Language Models", ICLR 2018, arXiv:1710.06963). The privacy cost of many rounds
+is composed with the moments accountant of Abadi, Chu, Goodfellow, McMahan,
+Mironov, Talwar and Zhang, "Deep Learning with Differential Privacy", CCS 2016,
+arXiv:1607.00133, in its Rényi form (Mironov, "Rényi Differential Privacy", CSF
+2017, arXiv:1702.07476), or with privacy loss distributions (PLD), both from
+`dp_accounting`.
+
+The unit of privacy is a client (a user when clients are users): neighbouring
+datasets differ in one client's whole data.
+
+What dp_accounting 0.4.3 can account, and what this module therefore does:
+
+* Gaussian, Poisson sampling (each client joins a round independently with
+  probability q = clients_per_round / num_clients; add/remove-one-client
+  neighbouring): `PoissonSampledDpEvent(q, GaussianDpEvent(z))`; RDP (the
+  default) or PLD.
+* Gaussian, fixed-size sampling (exactly clients_per_round clients drawn
+  uniformly without replacement; replace-one-client neighbouring, the number
+  of clients being public): `SampledWithoutReplacementDpEvent(num_clients,
+  clients_per_round, GaussianDpEvent(z / 2))`; RDP only (the PLD accountant
+  has no sampling without replacement). The event's noise multiplier is
+  relative to the sum's sensitivity, and replacing one client moves a sum of
+  updates clipped to C by up to 2C, hence z / 2.
+* Laplace, Poisson sampling: `PoissonSampledDpEvent(q, LaplaceDpEvent(z))`;
+  PLD only (the RDP accountant accounts Laplace without sampling only), so PLD
+  is the default for Laplace.
+* Laplace, fixed-size sampling: no accountant handles sampled-without-
+  replacement Laplace, so each round is accounted as a plain Laplace release
+  with replace-one sensitivity 2C, `LaplaceDpEvent(z / 2)`, claiming no
+  amplification by sampling (a valid but loose bound); RDP or PLD (default).
+
+Asking for an accountant that cannot handle the combination is an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import math
+from typing import Any
+
+import dp_accounting
+import numpy as np
+from dp_accounting import pld
+from dp_accounting import rdp
+
+from tff_rec import errors
+
+DEFAULT_DELTA_EXPONENT = 1.1
+# Noise multipliers searched by `calibrate_noise_multiplier`. Below the lower
+# end the PLD of the mechanism becomes very large; above the upper end the
+# model learns nothing.
+DEFAULT_MIN_NOISE_MULTIPLIER = 0.05
+DEFAULT_MAX_NOISE_MULTIPLIER = 1e4
+# Tolerance on the calibrated noise multiplier.
+DEFAULT_CALIBRATION_TOLERANCE = 1e-5
+# `max_rounds` gives up beyond this many rounds.
+DEFAULT_MAX_ROUNDS_SEARCHED = 2**24
+_EPSILON_CACHE_SIZE = 4096
+
+
+class Mechanism(enum.Enum):
+    """The noise added to each round's sum of clipped client updates."""
+
+    GAUSSIAN = "gaussian"
+    LAPLACE = "laplace"
+
+
+class Sampling(enum.Enum):
+    """How the clients of a round are chosen."""
+
+    POISSON = "poisson"
+    FIXED_SIZE = "fixed_size"
+
+
+class AccountantType(enum.Enum):
+    """Which `dp_accounting` accountant composes the rounds."""
+
+    RDP = "rdp"
+    PLD = "pld"
+
+
+_SUPPORTED_ACCOUNTANTS = {
+    (Mechanism.GAUSSIAN, Sampling.POISSON): (AccountantType.RDP, AccountantType.PLD),
+    (Mechanism.GAUSSIAN, Sampling.FIXED_SIZE): (AccountantType.RDP,),
+    (Mechanism.LAPLACE, Sampling.POISSON): (AccountantType.PLD,),
+    (Mechanism.LAPLACE, Sampling.FIXED_SIZE): (AccountantType.PLD, AccountantType.RDP),
+}
+
+
+def supported_accountants(
+    mechanism: Mechanism, sampling: Sampling
+) -> tuple[AccountantType, ...]:
+    """Accountants of dp_accounting 0.4.3 that handle this combination.
+
+    The first is the default (see the module docstring).
+    """
+    return _SUPPORTED_ACCOUNTANTS[(Mechanism(mechanism), Sampling(sampling))]
+
+
+def default_delta(num_clients: int) -> float:
+    """Returns ``1 / num_clients**1.1``, a delta below one over the population."""
+    if not num_clients >= 1:
+        raise errors.UserInputError(f"num_clients must be >= 1, got {num_clients}")
+    return 1.0 / num_clients**DEFAULT_DELTA_EXPONENT
+
+
+def _coerce(value: Any, enum_type: type[enum.Enum], name: str) -> enum.Enum:
+    try:
+        return enum_type(value)
+    except ValueError:
+        allowed = ", ".join(e.value for e in enum_type)
+        raise errors.UserInputError(
+            f"unknown {name} {value!r}; allowed: {allowed}"
+        ) from None
+
+
+def _check_int(value: Any, name: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise errors.UserInputError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise errors.UserInputError(f"{name} must be >= {minimum}, got {value}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PrivacySpec:
+    """The DP mechanism of one training run, as the accountant sees it.
+
+    Attributes:
+      mechanism: Gaussian or Laplace noise (a `Mechanism` or its value).
+      noise_multiplier: noise stddev (Gaussian) or scale (Laplace) divided by
+        the clip; > 0.
+      clients_per_round: clients per round (expected, for Poisson sampling).
+      num_clients: the population clients are sampled from.
+      delta: target delta in (0, 1). None becomes `default_delta(num_clients)`.
+      sampling: how clients are sampled (a `Sampling` or its value).
+      accountant: an `AccountantType` (or its value). None becomes the first of
+        `supported_accountants(mechanism, sampling)`: RDP for Gaussian, PLD for
+        Laplace.
+
+    Raises:
+      UserInputError: on out-of-range values, clients_per_round above
+        num_clients, or an accountant that cannot handle the combination.
+    """
+
+    mechanism: Mechanism
+    noise_multiplier: float
+    clients_per_round: int
+    num_clients: int
+    delta: float | None = None
+    sampling: Sampling = Sampling.POISSON
+    accountant: AccountantType | None = None
+
+    def __post_init__(self):
+        mechanism = _coerce(self.mechanism, Mechanism, "mechanism")
+        sampling = _coerce(self.sampling, Sampling, "sampling")
+        if self.noise_multiplier is None:
+            raise errors.UserInputError("a noise_multiplier (> 0) is required")
+        if not (self.noise_multiplier > 0 and math.isfinite(self.noise_multiplier)):
+            raise errors.UserInputError(
+                f"noise_multiplier must be > 0 for a finite epsilon, got "
+                f"{self.noise_multiplier}"
+            )
+        _check_int(self.clients_per_round, "clients_per_round", 1)
+        _check_int(self.num_clients, "num_clients", 1)
+        if self.clients_per_round > self.num_clients:
+            raise errors.UserInputError(
+                f"clients_per_round={self.clients_per_round} exceeds the "
+                f"{self.num_clients} clients (num_clients)"
+            )
+        delta = default_delta(self.num_clients) if self.delta is None else self.delta
+        if not 0 < delta < 1:
+            raise errors.UserInputError(f"delta must be in (0, 1), got {delta}")
+        supported = supported_accountants(mechanism, sampling)
+        if self.accountant is None:
+            accountant = supported[0]
+        else:
+            accountant = _coerce(self.accountant, AccountantType, "accountant")
+            if accountant not in supported:
+                raise errors.UserInputError(
+                    f"dp_accounting's {accountant.name} accountant cannot account "
+                    f"{mechanism.value} noise with {sampling.value} sampling; use "
+                    f"accountant={supported[0].value}"
+                )
+        for name, value in (
+            ("mechanism", mechanism),
+            ("sampling", sampling),
+            ("noise_multiplier", float(self.noise_multiplier)),
+            ("clients_per_round", int(self.clients_per_round)),
+            ("num_clients", int(self.num_clients)),
+            ("delta", float(delta)),
+            ("accountant", accountant),
+        ):
+            object.__setattr__(self, name, value)
+
+    @property
+    def sampling_probability(self) -> float:
+        """q = clients_per_round / num_clients."""
+        return self.clients_per_round / self.num_clients
+
+    @property
+    def neighboring_relation(self) -> dp_accounting.NeighboringRelation:
+        """Add/remove-one-client for Poisson sampling, else replace-one."""
+        if self.sampling is Sampling.POISSON:
+            return dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE
+        return dp_accounting.NeighboringRelation.REPLACE_ONE
+
+    def replace(self, **changes: Any) -> PrivacySpec:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-serializable fields (enums as their values)."""
+        return {
+            f.name: (v.value if isinstance(v, enum.Enum) else v)
+            for f in dataclasses.fields(self)
+            for v in [getattr(self, f.name)]
+        }
+
+    @classmethod
+    def from_dict(cls, fields: dict[str, Any]) -> PrivacySpec:
+        """Inverse of `as_dict`."""
+        try:
+            return cls(**fields)
+        except TypeError as e:
+            raise errors.UserInputError(
+                f"invalid privacy spec {fields!r}: {e}"
+            ) from None
+
+
+def round_event(spec: PrivacySpec) -> dp_accounting.DpEvent:
+    """The `DpEvent` the accountant composes for one round of `spec`.
+
+    Poisson sampling: ``PoissonSampledDpEvent(q, GaussianDpEvent(z))`` or
+    ``PoissonSampledDpEvent(q, LaplaceDpEvent(z))``. Fixed-size sampling:
+    ``SampledWithoutReplacementDpEvent(num_clients, clients_per_round,
+    GaussianDpEvent(z / 2))`` for Gaussian, and ``LaplaceDpEvent(z / 2)`` (no
+    amplification claimed) for Laplace; see the module docstring.
+    """
+    z = spec.noise_multiplier
+    if spec.sampling is Sampling.POISSON:
+        if spec.mechanism is Mechanism.GAUSSIAN:
+            noise_event = dp_accounting.GaussianDpEvent(z)
+        else:
+            noise_event = dp_accounting.LaplaceDpEvent(z)
+        return dp_accounting.PoissonSampledDpEvent(
+            spec.sampling_probability, noise_event
+        )
+    if spec.mechanism is Mechanism.GAUSSIAN:
+        return dp_accounting.SampledWithoutReplacementDpEvent(
+            spec.num_clients,
+            spec.clients_per_round,
+            dp_accounting.GaussianDpEvent(z / 2),
+        )
+    return dp_accounting.LaplaceDpEvent(z / 2)
+
+
+def make_accountant(spec: PrivacySpec) -> dp_accounting.PrivacyAccountant:
+    """A fresh `dp_accounting` accountant of `spec`'s type and neighbouring."""
+    if spec.accountant is AccountantType.RDP:
+        return rdp.RdpAccountant(neighboring_relation=spec.neighboring_relation)
+    return pld.PLDAccountant(neighboring_relation=spec.neighboring_relation)
+
+
+@functools.lru_cache(maxsize=256)
+def _single_round_rdp(spec: PrivacySpec) -> tuple[np.ndarray, np.ndarray]:
+    accountant = make_accountant(spec)
+    accountant.compose(round_event(spec))
+    return accountant.orders, accountant.rdp
+
+
+@functools.lru_cache(maxsize=_EPSILON_CACHE_SIZE)
+def _epsilon(spec: PrivacySpec, rounds: int) -> float:
+    if rounds == 0:
+        return 0.0
+    if spec.accountant is AccountantType.RDP:
+        # RDP composes by addition: `rounds` times one round's RDP is exactly
+        # what `RdpAccountant.compose(event, rounds)` computes, and the
+        # per-round RDP (the costly part) is computed once per spec.
+        orders, rdp_per_round = _single_round_rdp(spec)
+        return float(rdp.compute_epsilon(orders, rounds * rdp_per_round, spec.delta)[0])
+    accountant = make_accountant(spec)
+    accountant.compose(round_event(spec), rounds)
+    return float(accountant.get_epsilon(spec.delta))
+
+
+def epsilon(spec: PrivacySpec, rounds: int) -> float:
+    """Epsilon (at `spec.delta`) spent by `rounds` rounds of `spec`.
+
+    Args:
+      spec: the mechanism.
+      rounds: number of composed rounds (>= 0).
+
+    Returns:
+      The epsilon; 0 for no rounds.
+
+    Raises:
+      UserInputError: if `rounds` is negative.
+    """
+    _check_int(rounds, "rounds", 0)
+    return _epsilon(spec, int(rounds))
+
+
+def max_rounds(spec: PrivacySpec, target_epsilon: float) -> int:
+    """The most rounds of `spec` whose epsilon stays within `target_epsilon`.
+
+    Args:
+      spec: the mechanism.
+      target_epsilon: the budget (> 0).
+
+    Returns:
+      The largest r with ``epsilon(spec, r) <= target_epsilon`` (0 if even one
+      round exceeds it).
+
+    Raises:
+      UserInputError: if `target_epsilon` <= 0, or the budget allows more than
+        `DEFAULT_MAX_ROUNDS_SEARCHED` rounds.
+    """
+    _check_epsilon(target_epsilon)
+    if epsilon(spec, 1) > target_epsilon:
+        return 0
+    low, high = 1, 2  # epsilon(low) <= target; find high with epsilon > target.
+    while epsilon(spec, high) <= target_epsilon:
+        if high >= DEFAULT_MAX_ROUNDS_SEARCHED:
+            raise errors.UserInputError(
+                f"target_epsilon={target_epsilon} allows more than "
+                f"{DEFAULT_MAX_ROUNDS_SEARCHED} rounds"
+            )
+        low, high = high, 2 * high
+    while high - low > 1:
+        middle = (low + high) // 2
+        if epsilon(spec, middle) <= target_epsilon:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def _check_epsilon(target_epsilon: float | None) -> None:
+    if target_epsilon is None:
+        raise errors.UserInputError("a target_epsilon (> 0) is required")
+    if not (target_epsilon > 0 and math.isfinite(target_epsilon)):
+        raise errors.UserInputError(
+            f"target_epsilon must be > 0 and finite, got {target_epsilon}"
+        )
+
+
+def calibrate_noise_multiplier(
+    *,
+    target_epsilon: float,
+    rounds: int,
+    clients_per_round: int,
+    num_clients: int,
+    delta: float | None = None,
+    mechanism: Mechanism | str = Mechanism.GAUSSIAN,
+    sampling: Sampling | str = Sampling.POISSON,
+    accountant: AccountantType | str | None = None,
+) -> float:
+    """The smallest noise multiplier whose `rounds` rounds spend `target_epsilon`.
+
+    Uses `dp_accounting.calibrate_dp_mechanism` (Brent's method) on the events
+    of `round_event`, searching noise multipliers in
+    [`DEFAULT_MIN_NOISE_MULTIPLIER`, `DEFAULT_MAX_NOISE_MULTIPLIER`].
+
+    Args:
+      target_epsilon: the budget (> 0).
+      rounds: number of training rounds (>= 1).
+      clients_per_round: clients per round.
+      num_clients: the population.
+      delta: None means `default_delta(num_clients)`.
+      mechanism: Gaussian (default) or Laplace.
+      sampling: Poisson (default) or fixed-size.
+      accountant: None means the default for mechanism and sampling.
+
+    Returns:
+      A noise multiplier z with ``epsilon <= target_epsilon``, within
+      `DEFAULT_CALIBRATION_TOLERANCE` of the smallest such z.
+
+    Raises:
+      UserInputError: for bad inputs, or a target that needs a noise multiplier
+        outside the searched range.
+    """
+    _check_epsilon(target_epsilon)
+    if rounds is None:
+        raise errors.UserInputError("rounds (>= 1) is required")
+    _check_int(rounds, "rounds", 1)
+    # Validates everything but the noise multiplier.
+    template = PrivacySpec(
+        mechanism=mechanism,
+        noise_multiplier=1.0,
+        clients_per_round=clients_per_round,
+        num_clients=num_clients,
+        delta=delta,
+        sampling=sampling,
+        accountant=accountant,
+    )
+
+    def spent(z: float) -> float:
+        return epsilon(template.replace(noise_multiplier=z), rounds)
+
+    # Bracket the root by doubling or halving from 1, so that the costly
+    # accounting of tiny noise multipliers runs only when the target needs it.
+    lower, upper = 1.0, 1.0
+    if spent(upper) > target_epsilon:
+        while spent(upper) > target_epsilon:
+            if upper >= DEFAULT_MAX_NOISE_MULTIPLIER:
+                raise errors.UserInputError(
+                    f"target_epsilon={target_epsilon} needs a noise_multiplier "
+                    f"above {DEFAULT_MAX_NOISE_MULTIPLIER:g} for {rounds} rounds"
+                )
+            lower, upper = upper, min(2 * upper, DEFAULT_MAX_NOISE_MULTIPLIER)
+    else:
+        lower = upper / 2
+        while spent(lower) <= target_epsilon:
+            if lower <= DEFAULT_MIN_NOISE_MULTIPLIER:
+                raise errors.UserInputError(
+                    f"target_epsilon={target_epsilon} is reached with a "
+                    f"noise_multiplier below {DEFAULT_MIN_NOISE_MULTIPLIER:g}; "
+                    "such weak privacy is not calibrated"
+                )
+            upper, lower = lower, max(lower / 2, DEFAULT_MIN_NOISE_MULTIPLIER)
+    return float(
+        dp_accounting.calibrate_dp_mechanism(
+            make_fresh_accountant=lambda: make_accountant(template),
+            make_event_from_param=lambda z: dp_accounting.SelfComposedDpEvent(
+                round_event(template.replace(noise_multiplier=z)), rounds
+            ),
+            target_epsilon=target_epsilon,
+            target_delta=template.delta,
+            bracket_interval=dp_accounting.ExplicitBracketInterval(lower, upper),
+            tol=DEFAULT_CALIBRATION_TOLERANCE,
+        )
+    )
+
+
+def assumption(spec: PrivacySpec) -> str:
+    """One sentence on the sampling and neighbouring that `spec` assumes."""
+    if spec.sampling is Sampling.POISSON:
+        return (
+            f"Poisson sampling: each of the {spec.num_clients} clients joins a "
+            f"round independently with probability q={spec.sampling_probability:.4g} "
+            "(add/remove-one-client neighbouring); valid only if the trainer "
+            "samples clients that way."
+        )
+    sentence = (
+        f"fixed-size uniform sampling without replacement of "
+        f"{spec.clients_per_round} of {spec.num_clients} clients per round "
+        "(REPLACE_ONE neighbouring, sensitivity 2*clip)"
+    )
+    if spec.mechanism is Mechanism.LAPLACE:
+        sentence += (
+            "; no amplification by sampling is claimed, since dp_accounting "
+            "cannot account sampled-without-replacement Laplace"
+        )
+    return sentence + "."
+
+
+class PrivacyAccountant:
+    """Tracks the epsilon a training run has spent, one round at a time.
+
+    The state is the number of composed rounds plus the spec, so it fits in a
+    checkpoint as JSON; the epsilon is recomputed from them.
+    """
+
+    def __init__(self, spec: PrivacySpec, *, rounds: int = 0):
+        """Initializes the accountant.
+
+        Args:
+          spec: the mechanism of every round.
+          rounds: rounds already composed (>= 0).
+        """
+        _check_int(rounds, "rounds", 0)
+        self._spec = spec
+        self._rounds = int(rounds)
+
+    @property
+    def spec(self) -> PrivacySpec:
+        return self._spec
+
+    @property
+    def rounds(self) -> int:
+        """Rounds composed so far."""
+        return self._rounds
+
+    def step(self) -> None:
+        """Composes one more round."""
+        self._rounds += 1
+
+    def epsilon(self) -> float:
+        """Epsilon spent so far."""
+        return epsilon(self._spec, self._rounds)
+
+    def epsilon_if_step(self) -> float:
+        """Epsilon after one more round (to stop before exceeding a budget)."""
+        return epsilon(self._spec, self._rounds + 1)
+
+    def get_state(self) -> dict[str, Any]:
+        """JSON-serializable state: the rounds and the spec."""
+        return {"rounds": self._rounds, "spec": self._spec.as_dict()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restores `get_state`'s output (e.g. from a checkpoint).
+
+        Raises:
+          UserInputError: if the state's spec differs from this accountant's
+            (the rounds of another mechanism would be mis-accounted) or its
+            rounds are invalid.
+        """
+        saved = PrivacySpec.from_dict(dict(state["spec"]))
+        if saved != self._spec:
+            raise errors.UserInputError(
+                f"the saved privacy state is for {saved.as_dict()}, but this run "
+                f"uses {self._spec.as_dict()}"
+            )
+        _check_int(state["rounds"], "rounds", 0)
+        self._rounds = int(state["rounds"])
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> PrivacyAccountant:
+        """An accountant restored from `get_state`'s output."""
+        return cls(PrivacySpec.from_dict(dict(state["spec"])), rounds=state["rounds"])
+
+    def report(self) -> dict[str, Any]:
+        """What was spent and under which assumptions, JSON-serializable."""
+        spec = self._spec
+        return {
+            "epsilon": self.epsilon(),
+            "delta": spec.delta,
+            "noise_multiplier": spec.noise_multiplier,
+            "rounds": self._rounds,
+            "mechanism": spec.mechanism.value,
+            "clients_per_round": spec.clients_per_round,
+            "num_clients": spec.num_clients,
+            "sampling": spec.sampling.value,
+            "accountant": spec.accountant.value,
+            "assumption": assumption(spec),
+        }
+
+
+def _conditions(spec: PrivacySpec) -> str:
+    return (
+        f"q={spec.sampling_probability:.3g}, "
+        f"{spec.sampling.value.replace('_', '-')} sampling, {spec.accountant.name}"
+    )
+
+
+def _round_up(value: float, digits: int = 4) -> float:
+    """`value` rounded up to `digits` significant digits."""
+    rounded = float(f"{value:.{digits}g}")
+    if rounded < value:
+        exponent = math.floor(math.log10(abs(value))) - digits + 1
+        rounded = float(f"{rounded + 10.0**exponent:.{digits}g}")
+    return rounded
+
+
+def epsilon_statement(spec: PrivacySpec, rounds: int) -> str:
+    """One line: the epsilon spent by `rounds` rounds of `spec`, and how.
+
+    E.g. ``epsilon=3.21 delta=5.3e-04 after 100 rounds (gaussian,
+    noise_multiplier=1, q=0.053, poisson sampling, RDP)``.
+    """
+    spent = epsilon(spec, rounds)
+    return (
+        f"epsilon={spent:.4g} delta={spec.delta:.2e} after {rounds} rounds "
+        f"({spec.mechanism.value}, noise_multiplier={spec.noise_multiplier:.4g}, "
+        f"{_conditions(spec)})"
+    )
+
+
+def noise_statement(
+    *,
+    target_epsilon: float,
+    rounds: int,
+    clients_per_round: int,
+    num_clients: int,
+    delta: float | None = None,
+    mechanism: Mechanism | str = Mechanism.GAUSSIAN,
+    sampling: Sampling | str = Sampling.POISSON,
+    accountant: AccountantType | str | None = None,
+) -> str:
+    """One line: the noise multiplier that reaches `target_epsilon`, and how.
+
+    The multiplier is printed rounded up (4 significant digits), so using the
+    printed value keeps epsilon within the target. Arguments as for
+    `calibrate_noise_multiplier`.
+    """
+    z = calibrate_noise_multiplier(
+        target_epsilon=target_epsilon,
+        rounds=rounds,
+        clients_per_round=clients_per_round,
+        num_clients=num_clients,
+        delta=delta,
+        mechanism=mechanism,
+        sampling=sampling,
+        accountant=accountant,
+    )
+    spec = PrivacySpec(
+        mechanism=mechanism,
+        noise_multiplier=z,
+        clients_per_round=clients_per_round,
+        num_clients=num_clients,
+        delta=delta,
+        sampling=sampling,
+        accountant=accountant,
+    )
+    return (
+        f"noise_multiplier={_round_up(z):.4g} reaches epsilon={target_epsilon:g} "
+        f"delta={spec.delta:.2e} after {rounds} rounds "
+        f"({spec.mechanism.value}, {_conditions(spec)})"
+    )
