@@ -15,16 +15,20 @@ FedAvg over regional stores (users grouped by zip-code prefix):
       --experiment_name=stores_fedavg
 
 Outputs go to <root_output_dir>/<experiment_name>/ (hparams.json,
-metrics.csv, tensorboard/, results.json). Bad flags or data exit with status
-2 and a one-line message.
+metrics.csv, tensorboard/, results.json, final_weights.npz); with
+--export_dir a TF Serving SavedModel is exported at the end. Bad flags or
+data exit with status 2 and a one-line message.
 """
 
 from __future__ import annotations
+
+import pathlib
 
 from absl import app
 from absl import flags
 
 from pipelines import common
+from tff_rec import errors
 from tff_rec.training import config as config_lib
 
 _DEFAULTS = config_lib.TrainConfig()
@@ -166,6 +170,12 @@ _CENTRALIZED_L2 = flags.DEFINE_float(
     "Per-example L2 on embeddings for the centralized and local-only baselines "
     "(tuned separately: pooled full-batch-style training overfits sooner).",
 )
+_EXPORT_DIR = flags.DEFINE_string(
+    "export_dir",
+    None,
+    "After training, export a TF Serving SavedModel to "
+    "<export_dir>/<experiment_name>/<version>/ (see pipelines.export).",
+)
 _SEED = flags.DEFINE_integer("seed", _DEFAULTS.seed, "Seed of split, sampling, init.")
 _ROOT_OUTPUT_DIR = flags.DEFINE_string(
     "root_output_dir", _DEFAULTS.root_output_dir, "Where experiment folders go."
@@ -224,12 +234,22 @@ def main(argv):
     del argv
     with common.user_errors_exit():
         config = config_from_flags()
+        if _EXPORT_DIR.value and config.algorithm is config_lib.Algorithm.LOCAL_ONLY:
+            raise errors.UserInputError(
+                "--export_dir: local_only training has no single model to export"
+            )
         common.install_runtime(simulate_secure_aggregation=config.secure_aggregation)
         from tff_rec.training import experiment
 
         results = experiment.run_experiment(config)
         print(experiment.format_results_table(results), flush=True)
-        print(f"Wrote {config.root_output_dir}/{config.experiment_name}/", flush=True)
+        run_dir = pathlib.Path(config.root_output_dir) / config.experiment_name
+        print(f"Wrote {run_dir}/", flush=True)
+        if _EXPORT_DIR.value:
+            from tff_rec.export import exporter
+
+            path = exporter.export_run(run_dir, _EXPORT_DIR.value)
+            print(f"Exported {path}", flush=True)
 
 
 if __name__ == "__main__":

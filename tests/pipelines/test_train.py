@@ -102,6 +102,19 @@ class TrainPipelineTest(parameterized.TestCase):
         self.assertEqual(results["algorithm"], algorithm)
         self.assertGreater(results["test_rmse"], 0.0)
 
+    def test_export_dir_exports_at_the_end(self):
+        export_dir = self.tmp / "export"
+        result = run_train(
+            *self.common,
+            "--algorithm=centralized",
+            "--nobaselines",
+            "--experiment_name=served",
+            f"--export_dir={export_dir}",
+        )
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        self.assertTrue((export_dir / "served" / "1" / "saved_model.pb").exists())
+        self.assertIn(f"Exported {export_dir / 'served' / '1'}", result.stdout)
+
     @parameterized.named_parameters(
         ("too_many_clients", ["--clients_per_round=500"], "exceeds"),
         ("negative_rate", ["--client_learning_rate=-1"], "client_learning_rate"),

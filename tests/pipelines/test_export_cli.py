@@ -1,0 +1,111 @@
+"""End-to-end runs of `python -m pipelines.export` on a small run directory."""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+from absl.testing import absltest
+from absl.testing import parameterized
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+TIMEOUT_S = 300
+
+
+def run_export(*flags: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.export", *flags],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def write_run(run_dir: pathlib.Path, num_users=4, num_items=6, dim=2) -> None:
+    """The files `pipelines.train` leaves in a centralized run directory."""
+    rng = np.random.default_rng(0)
+    run_dir.mkdir(parents=True)
+    (run_dir / "hparams.json").write_text(
+        json.dumps({"algorithm": "centralized", "dataset": "csv", "embedding_dim": dim})
+    )
+    (run_dir / "vocabularies.json").write_text(
+        json.dumps(
+            {
+                "user_ids": [f"u{u}" for u in range(num_users)],
+                "item_ids": [f"i{i}" for i in range(num_items)],
+            }
+        )
+    )
+    (run_dir / "results.json").write_text(json.dumps({"test_rmse": 1.0}))
+    np.savez(
+        run_dir / "final_weights.npz",
+        user_embedding=rng.normal(size=(num_users, dim)).astype(np.float32),
+        user_bias=np.zeros(num_users, np.float32),
+        item_embedding=rng.normal(size=(num_items, dim)).astype(np.float32),
+        item_bias=np.zeros(num_items, np.float32),
+        global_bias=np.float32(3.0),
+    )
+
+
+class ExportPipelineTest(parameterized.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.tmp = pathlib.Path(tempfile.mkdtemp())
+        self.run_dir = self.tmp / "runs" / "my_run"
+        write_run(self.run_dir)
+        self.export_dir = self.tmp / "models"
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+
+    def test_exports_and_prints_the_version_folder(self):
+        result = run_export(
+            f"--run_dir={self.run_dir}", f"--export_dir={self.export_dir}"
+        )
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        path = pathlib.Path(result.stdout.strip().splitlines()[-1])
+        self.assertEqual(path, self.export_dir / "my_run" / "1")
+        self.assertTrue((path / "saved_model.pb").is_file())
+        self.assertTrue((path / "model_card.json").is_file())
+
+        result = run_export(
+            f"--run_dir={self.run_dir}",
+            f"--export_dir={self.export_dir}",
+            "--model_name=movies",
+            "--version=3",
+        )
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        self.assertEqual(
+            result.stdout.strip().splitlines()[-1],
+            str(self.export_dir / "movies" / "3"),
+        )
+        self.assertTrue((self.export_dir / "my_run" / "1" / "saved_model.pb").exists())
+
+    @parameterized.named_parameters(
+        ("missing_run_dir", ["--run_dir={tmp}/nowhere"], "does not exist"),
+        ("not_a_run_dir", ["--run_dir={tmp}"], "not a finished run directory"),
+        ("no_run_dir_flag", [], "run_dir"),
+        ("bad_version", ["--run_dir={run}", "--version=0"], "version must be >= 1"),
+        ("bad_version_type", ["--run_dir={run}", "--version=one"], "version"),
+    )
+    def test_bad_input_exits_2_with_one_line(self, extra, message):
+        extra = [f.format(tmp=self.tmp, run=self.run_dir) for f in extra]
+        result = run_export(f"--export_dir={self.export_dir}", *extra)
+        self.assertEqual(result.returncode, 2, result.stderr[-3000:])
+        self.assertNotIn("Traceback", result.stderr)
+        error_lines = [
+            line for line in result.stderr.splitlines() if "error" in line.lower()
+        ]
+        self.assertLen(error_lines, 1, result.stderr)
+        self.assertIn(message, error_lines[0])
+        self.assertFalse((self.export_dir / "my_run").exists())
+
+
+if __name__ == "__main__":
+    absltest.main()

@@ -1,0 +1,540 @@
+"""Run directory -> versioned SavedModel in TF Serving's layout.
+
+`export_run` reads what `tff_rec.training.experiment.run_experiment` wrote
+(``hparams.json``, ``vocabularies.json``, ``final_weights.npz``,
+``results.json``) and writes::
+
+    <export_dir>/<model_name>/<version>/
+        saved_model.pb, variables/      the `serving.RecommenderServingModule`
+        assets.extra/tf_serving_warmup_requests
+                                        PredictionLog records TF Serving
+                                        replays at load time
+        model_card.json                 data, algorithm, metrics, privacy,
+                                        sizes, signatures
+
+Versions are integer folders, as TF Serving expects; older versions are kept
+(TF Serving serves the highest by default). A version is written into a
+hidden temporary folder beside it and renamed into place, so a crash never
+leaves a half-written version folder that TF Serving would try to load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import pathlib
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_federated as tff
+from tensorflow.core.framework import tensor_pb2
+from tensorflow_serving.apis import predict_pb2
+from tensorflow_serving.apis import prediction_log_pb2
+
+from tff_rec import errors
+from tff_rec.export import serving
+from tff_rec.models import matrix_factorization as mf
+from tff_rec.training import metrics_writer
+
+DEFAULT_FIRST_VERSION = 1
+DEFAULT_WARMUP_K = 10
+HPARAMS_FILE = "hparams.json"
+VOCABULARIES_FILE = "vocabularies.json"
+WEIGHTS_FILE = "final_weights.npz"
+RESULTS_FILE = "results.json"
+MODEL_CARD_FILE = "model_card.json"
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+#: Algorithms whose server never holds user tables.
+RECONSTRUCTION_ALGORITHMS = ("fedrecon",)
+#: Algorithms trained with ``centralized_l2`` instead of ``l2``.
+CENTRALIZED_ALGORITHMS = ("centralized", "local_only")
+MIN_TF_SERVING_VERSION = "2.14"
+
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunArtifacts:
+    """What an export needs from a run directory.
+
+    Attributes:
+      run_dir: the run directory.
+      hparams: ``hparams.json`` (the `TrainConfig` as a dict).
+      user_ids: raw user ids by remapped id.
+      item_ids: raw item ids by remapped id.
+      arrays: the arrays of ``final_weights.npz`` by key.
+      results: ``results.json``, or an empty dict if the run has none.
+    """
+
+    run_dir: pathlib.Path
+    hparams: Mapping[str, object]
+    user_ids: Sequence[str]
+    item_ids: Sequence[str]
+    arrays: Mapping[str, np.ndarray]
+    results: Mapping[str, object]
+
+    @property
+    def algorithm(self) -> str:
+        return str(self.hparams.get("algorithm"))
+
+    @property
+    def has_user_tables(self) -> bool:
+        """False for reconstruction: user factors never leave the clients."""
+        return self.algorithm not in RECONSTRUCTION_ALGORITHMS
+
+    @property
+    def embedding_dim(self) -> int:
+        return int(self.hparams["embedding_dim"])
+
+    @property
+    def ridge(self) -> tuple[float, float]:
+        """(l2, bias_l2) the weights were trained with, for the history solve."""
+        key = "centralized_l2" if self.algorithm in CENTRALIZED_ALGORITHMS else "l2"
+        l2 = self.hparams.get(key, self.hparams.get("l2", mf.DEFAULT_L2))
+        bias_l2 = self.hparams.get("bias_l2", mf.DEFAULT_BIAS_L2)
+        return float(l2), float(bias_l2)
+
+
+def _read_json(path: pathlib.Path) -> dict:
+    try:
+        payload = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise errors.DataFormatError(
+            str(path), f"not valid JSON: {e.msg}", e.lineno
+        ) from None
+    if not isinstance(payload, dict):
+        raise errors.DataFormatError(str(path), "expected a JSON object")
+    return payload
+
+
+def load_run(run_dir: os.PathLike | str) -> RunArtifacts:
+    """Reads the files of a run directory written by `run_experiment`.
+
+    Args:
+      run_dir: ``<root_output_dir>/<experiment_name>``.
+
+    Returns:
+      The `RunArtifacts`.
+
+    Raises:
+      errors.UserInputError: the directory or a required file is missing or
+        malformed (``results.json`` is optional).
+    """
+    run_dir = pathlib.Path(run_dir)
+    if not run_dir.is_dir():
+        raise errors.UserInputError(f"run directory {run_dir} does not exist")
+    for name in (HPARAMS_FILE, VOCABULARIES_FILE, WEIGHTS_FILE):
+        if not (run_dir / name).is_file():
+            hint = (
+                " (local_only runs have no single model to export; unfinished "
+                "runs have no final weights)"
+                if name == WEIGHTS_FILE
+                else ""
+            )
+            raise errors.UserInputError(
+                f"{run_dir} is not a finished run directory: no {name}{hint}"
+            )
+    hparams = _read_json(run_dir / HPARAMS_FILE)
+    if not isinstance(hparams.get("embedding_dim"), int):
+        raise errors.DataFormatError(
+            str(run_dir / HPARAMS_FILE), "no integer 'embedding_dim'"
+        )
+    vocabularies = _read_json(run_dir / VOCABULARIES_FILE)
+    for key in ("user_ids", "item_ids"):
+        if not isinstance(vocabularies.get(key), list):
+            raise errors.DataFormatError(
+                str(run_dir / VOCABULARIES_FILE), f"no list '{key}'"
+            )
+    item_ids = [str(i) for i in vocabularies["item_ids"]]
+    if not item_ids:
+        raise errors.DataFormatError(str(run_dir / VOCABULARIES_FILE), "no items")
+    try:
+        with np.load(run_dir / WEIGHTS_FILE) as npz:
+            arrays = {key: np.asarray(npz[key]) for key in npz.files}
+    except (OSError, ValueError) as e:
+        raise errors.DataFormatError(str(run_dir / WEIGHTS_FILE), str(e)) from None
+    results_path = run_dir / RESULTS_FILE
+    results = _read_json(results_path) if results_path.is_file() else {}
+    return RunArtifacts(
+        run_dir=run_dir,
+        hparams=hparams,
+        user_ids=[str(u) for u in vocabularies["user_ids"]],
+        item_ids=item_ids,
+        arrays=arrays,
+        results=results,
+    )
+
+
+def _with_oov_row(table: np.ndarray) -> np.ndarray:
+    return np.concatenate([table, np.zeros((1,) + table.shape[1:], table.dtype)])
+
+
+def _layer_values(run: RunArtifacts) -> dict[str, tuple[str, tuple, object]]:
+    """Per model layer: (npz key, expected npz shape, npz array -> layer value)."""
+    num_users, num_items = len(run.user_ids), len(run.item_ids)
+    dim = run.embedding_dim
+
+    embedding = _with_oov_row
+
+    def bias(array):
+        return _with_oov_row(array.reshape(-1, 1))
+
+    specs = {
+        mf.ITEM_EMBEDDING: (mf.ITEM_EMBEDDING, (num_items, dim), embedding),
+        mf.ITEM_BIAS: (mf.ITEM_BIAS, (num_items,), bias),
+        mf.GLOBAL_BIAS: (mf.GLOBAL_BIAS, (), lambda array: array),
+    }
+    if run.has_user_tables:
+        specs[mf.USER_EMBEDDING] = (mf.USER_EMBEDDING, (num_users, dim), embedding)
+        specs[mf.USER_BIAS] = (mf.USER_BIAS, (num_users,), bias)
+    return specs
+
+
+def assign_run_weights(keras_model: tf.keras.Model, run: RunArtifacts) -> None:
+    """Assigns the run's final weights to an inference model, or refuses.
+
+    Every variable of `keras_model` must get a value: from the npz array of
+    its layer (with the zero OOV row appended), or, for a model without user
+    tables, zeros for the single OOV user row. The values are gathered into a
+    `tff.learning.models.ModelWeights` ordered like the model's trainable and
+    non-trainable weights and assigned with `assign_weights_to`.
+
+    Args:
+      keras_model: a model from `serving.build_inference_model` sized for `run`.
+      run: the run's artifacts.
+
+    Raises:
+      errors.UserInputError: naming each variable left unassigned (an array
+        missing from ``final_weights.npz``, a shape mismatch, non-finite
+        values).
+    """
+    layer_of = {
+        weight.ref(): layer.name
+        for layer in keras_model.layers
+        for weight in layer.weights
+    }
+    specs = _layer_values(run)
+    values: dict[object, np.ndarray] = {}
+    problems = []
+    for variable in keras_model.weights:
+        layer = layer_of.get(variable.ref())
+        if layer in (mf.USER_EMBEDDING, mf.USER_BIAS) and not run.has_user_tables:
+            # Reconstruction: the only user row is the OOV row.
+            values[variable.ref()] = np.zeros(variable.shape, np.float32)
+            continue
+        if layer not in specs:
+            problems.append(f"{variable.name}: no array for layer {layer!r}")
+            continue
+        key, expected, convert = specs[layer]
+        if key not in run.arrays:
+            problems.append(f"{variable.name}: '{key}' is missing")
+            continue
+        array = np.asarray(run.arrays[key], np.float32)
+        if array.shape != expected:
+            problems.append(
+                f"{variable.name}: '{key}' has shape {array.shape}, expected "
+                f"{expected}"
+            )
+            continue
+        if not np.all(np.isfinite(array)):
+            problems.append(f"{variable.name}: '{key}' has non-finite values")
+            continue
+        value = convert(array)
+        if tuple(value.shape) != tuple(variable.shape):
+            problems.append(
+                f"{variable.name}: value of shape {value.shape} for a variable "
+                f"of shape {tuple(variable.shape)}"
+            )
+            continue
+        values[variable.ref()] = value
+    unassigned = [v.name for v in keras_model.weights if v.ref() not in values]
+    if problems or unassigned:
+        detail = "; ".join(problems) or ", ".join(unassigned)
+        raise errors.UserInputError(
+            f"{run.run_dir / WEIGHTS_FILE}: refusing to export, "
+            f"{len(unassigned)} model variable(s) left unassigned: {detail}"
+        )
+    model_weights = tff.learning.models.ModelWeights(
+        trainable=[values[v.ref()] for v in keras_model.trainable_weights],
+        non_trainable=[values[v.ref()] for v in keras_model.non_trainable_weights],
+    )
+    model_weights.assign_weights_to(keras_model)
+
+
+def module_user_ids(run: RunArtifacts) -> list[str]:
+    """The users the export has factors for (none for reconstruction)."""
+    return list(run.user_ids) if run.has_user_tables else []
+
+
+def build_serving_module(run: RunArtifacts) -> serving.RecommenderServingModule:
+    """The serving module of a run, weights assigned.
+
+    Raises:
+      errors.UserInputError: if a model variable would be left unassigned.
+    """
+    user_ids = module_user_ids(run)
+    l2, bias_l2 = run.ridge
+    model = serving.build_inference_model(
+        len(user_ids),
+        len(run.item_ids),
+        embedding_dim=run.embedding_dim,
+        l2=l2,
+        bias_l2=bias_l2,
+    )
+    assign_run_weights(model.keras_model, run)
+    return serving.RecommenderServingModule(
+        model.keras_model,
+        user_ids=user_ids,
+        item_ids=run.item_ids,
+        l2=l2,
+        bias_l2=bias_l2,
+    )
+
+
+def _string_proto(values) -> tensor_pb2.TensorProto:
+    return tf.make_tensor_proto(np.array(values, dtype=object), dtype=tf.string)
+
+
+def warmup_requests(
+    model_name: str,
+    user_ids: Sequence[str],
+    item_ids: Sequence[str],
+    *,
+    k: int | None = None,
+) -> list[prediction_log_pb2.PredictionLog]:
+    """A few valid `PredictRequest`s per signature, as `PredictionLog`s.
+
+    Args:
+      model_name: the served model's name (``model_spec.name``).
+      user_ids: known users (may be empty: an OOV id is used instead).
+      item_ids: the catalogue.
+      k: the ``k`` of the ranking requests; None means `DEFAULT_WARMUP_K`.
+
+    Returns:
+      The records, two or more per signature.
+    """
+    k = DEFAULT_WARMUP_K if k is None else k
+    users = list(user_ids[:2]) or ["warmup-unknown-user"]
+    items = list(item_ids[:3])
+    history, ratings = items[:2], np.array([4.0, 3.0][: len(items[:2])], np.float32)
+    empty_ids = _string_proto([])
+    k_proto = tf.make_tensor_proto(k, dtype=tf.int32)
+    inputs_by_signature = {
+        serving.SERVING_DEFAULT: [
+            {"user_id": _string_proto(users[:1]), "item_id": _string_proto(items[:1])},
+            {
+                "user_id": _string_proto([users[-1]] * len(items)),
+                "item_id": _string_proto(items),
+            },
+        ],
+        serving.RECOMMEND: [
+            {
+                "user_id": _string_proto(users[0]),
+                "k": k_proto,
+                "exclude_item_ids": empty_ids,
+            },
+            {
+                "user_id": _string_proto(users[-1]),
+                "k": k_proto,
+                "exclude_item_ids": _string_proto(items[:1]),
+            },
+        ],
+        serving.RECOMMEND_FROM_HISTORY: [
+            {
+                "history_item_ids": _string_proto(history),
+                "history_ratings": tf.make_tensor_proto(ratings),
+                "k": k_proto,
+                "exclude_item_ids": _string_proto(history),
+            },
+            {
+                "history_item_ids": empty_ids,
+                "history_ratings": tf.make_tensor_proto(np.zeros([0], np.float32)),
+                "k": k_proto,
+                "exclude_item_ids": empty_ids,
+            },
+        ],
+        serving.SCORE_FROM_HISTORY: [
+            {
+                "history_item_ids": _string_proto(history),
+                "history_ratings": tf.make_tensor_proto(ratings),
+                "item_id": _string_proto(items),
+            },
+            {
+                "history_item_ids": empty_ids,
+                "history_ratings": tf.make_tensor_proto(np.zeros([0], np.float32)),
+                "item_id": _string_proto(items[:1]),
+            },
+        ],
+    }
+    records = []
+    for signature_name, requests in inputs_by_signature.items():
+        for inputs in requests:
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = model_name
+            request.model_spec.signature_name = signature_name
+            for name, proto in inputs.items():
+                request.inputs[name].CopyFrom(proto)
+            records.append(
+                prediction_log_pb2.PredictionLog(
+                    predict_log=prediction_log_pb2.PredictLog(request=request)
+                )
+            )
+    return records
+
+
+def write_warmup_requests(
+    path: os.PathLike | str, records: Sequence[prediction_log_pb2.PredictionLog]
+) -> None:
+    """Writes `records` as a TFRecord file (TF Serving's warmup format)."""
+    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for record in records:
+            writer.write(record.SerializeToString())
+
+
+def _spec_json(spec: tf.TensorSpec) -> dict[str, object]:
+    return {"dtype": spec.dtype.name, "shape": spec.shape.as_list()}
+
+
+def signature_table(
+    signatures: Mapping[str, tf.types.experimental.ConcreteFunction],
+) -> dict[str, dict[str, dict[str, dict[str, object]]]]:
+    """Inputs and outputs (dtype, shape; None = any size) of each signature."""
+    table = {}
+    for name, function in signatures.items():
+        args, kwargs = function.structured_input_signature
+        input_specs = {spec.name: spec for spec in args} | dict(kwargs)
+        table[name] = {
+            "inputs": {k: _spec_json(v) for k, v in sorted(input_specs.items())},
+            "outputs": {
+                k: _spec_json(tf.TensorSpec(v.shape, v.dtype))
+                for k, v in sorted(function.structured_outputs.items())
+            },
+        }
+    return table
+
+
+def model_card(
+    run: RunArtifacts,
+    *,
+    model_name: str,
+    version: int,
+    signatures: Mapping[str, tf.types.experimental.ConcreteFunction],
+) -> dict[str, object]:
+    """The ``model_card.json`` payload of an export of `run`."""
+    results = run.results
+    l2, bias_l2 = run.ridge
+    return {
+        "model_name": model_name,
+        "version": version,
+        "exported_at": datetime.datetime.now(datetime.UTC).isoformat(),
+        "source_run_dir": str(run.run_dir.resolve()),
+        "dataset": run.hparams.get("dataset", results.get("dataset")),
+        "algorithm": run.algorithm,
+        "split": run.hparams.get("split"),
+        "metrics": {
+            key: value
+            for key, value in sorted(results.items())
+            if key.endswith(("_rmse", "_mae")) or key == "rounds"
+        },
+        "privacy": {
+            "epsilon": results.get("epsilon"),
+            "delta": results.get("delta"),
+        },
+        "num_users": len(run.user_ids),
+        "num_items": len(run.item_ids),
+        "user_tables": run.has_user_tables,
+        "embedding_dim": run.embedding_dim,
+        "history_ridge": {"l2": l2, "bias_l2": bias_l2},
+        "signatures": signature_table(signatures),
+        "min_tf_serving_version": MIN_TF_SERVING_VERSION,
+        "tensorflow_version": tf.__version__,
+    }
+
+
+def existing_versions(model_dir: os.PathLike | str) -> list[int]:
+    """The integer version folders under `model_dir`, ascending."""
+    model_dir = pathlib.Path(model_dir)
+    if not model_dir.is_dir():
+        return []
+    return sorted(
+        int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()
+    )
+
+
+def export_run(
+    run_dir: os.PathLike | str,
+    export_dir: os.PathLike | str,
+    *,
+    model_name: str | None = None,
+    version: int | None = None,
+) -> pathlib.Path:
+    """Exports a finished run as ``<export_dir>/<model_name>/<version>/``.
+
+    Args:
+      run_dir: the run directory (``<root_output_dir>/<experiment_name>``).
+      export_dir: TF Serving's model base path parent; created if missing.
+      model_name: the served model's name; None means the run directory's
+        name.
+      version: the version folder; None means one more than the highest
+        existing version, or `DEFAULT_FIRST_VERSION`. Existing versions are
+        kept.
+
+    Returns:
+      The version folder written.
+
+    Raises:
+      errors.UserInputError: a bad run directory, name or version (including
+        one that exists), or a model variable the run's weights leave
+        unassigned. Nothing is written then.
+    """
+    run_dir = pathlib.Path(run_dir)
+    model_name = run_dir.name if model_name is None else model_name
+    if not _MODEL_NAME.match(model_name or ""):
+        raise errors.UserInputError(
+            f"model_name {model_name!r} is not a valid name: use letters, digits, "
+            "'_', '-', '.', starting with a letter or digit"
+        )
+    if version is not None and version < 1:
+        raise errors.UserInputError(f"version must be >= 1, got {version}")
+    run = load_run(run_dir)
+    module = build_serving_module(run)
+    signatures = module.signatures()
+
+    model_dir = pathlib.Path(export_dir) / model_name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    versions = existing_versions(model_dir)
+    if version is None:
+        version = versions[-1] + 1 if versions else DEFAULT_FIRST_VERSION
+    final = model_dir / str(version)
+    if final.exists():
+        raise errors.UserInputError(
+            f"version {version} already exists at {final}; choose another version "
+            "or leave it unset for the next one"
+        )
+    # A hidden, non-numeric name: TF Serving ignores it while it is written.
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=model_dir))
+    try:
+        tf.saved_model.save(module, str(staging), signatures=signatures)
+        write_warmup_requests(
+            staging / WARMUP_FILE,
+            warmup_requests(model_name, module_user_ids(run), run.item_ids),
+        )
+        metrics_writer.write_json(
+            staging / MODEL_CARD_FILE,
+            model_card(
+                run, model_name=model_name, version=version, signatures=signatures
+            ),
+        )
+        os.rename(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
