@@ -1,32 +1,22 @@
 """End-to-end runs of `python -m pipelines.export` on a small run directory."""
 
 import json
-import os
 import pathlib
 import shutil
 import subprocess
-import sys
 import tempfile
 
 import numpy as np
 from absl.testing import absltest
 from absl.testing import parameterized
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.pipelines import cli
+
 TIMEOUT_S = 300
 
 
 def run_export(*flags: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.export", *flags],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        stdin=subprocess.DEVNULL,
-    )
+    return cli.run_pipeline("export", *flags, timeout=TIMEOUT_S)
 
 
 def write_run(run_dir: pathlib.Path, num_users=4, num_items=6, dim=2) -> None:

@@ -1,32 +1,20 @@
 """End-to-end runs of `python -m pipelines.privacy` against the library."""
 
-import os
-import pathlib
 import re
 import subprocess
-import sys
 
 from absl.testing import absltest
 from absl.testing import parameterized
 
+from tests.pipelines import cli
 from tff_rec.privacy import accounting
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 TIMEOUT_S = 120
 _NUMBER = r"([0-9.eE+-]+)"
 
 
 def run_privacy(*flags: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.privacy", *flags],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        stdin=subprocess.DEVNULL,
-    )
+    return cli.run_pipeline("privacy", *flags, timeout=TIMEOUT_S)
 
 
 class PrivacyCliTest(parameterized.TestCase):

@@ -2,10 +2,8 @@
 
 import csv
 import json
-import os
 import pathlib
 import subprocess
-import sys
 import tempfile
 
 import numpy as np
@@ -13,22 +11,13 @@ from absl.testing import absltest
 from absl.testing import parameterized
 
 from tests import synthetic
+from tests.pipelines import cli
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 TIMEOUT_S = 300
 
 
 def run_train(*flags: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.train", *flags],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        stdin=subprocess.DEVNULL,
-    )
+    return cli.run_pipeline("train", *flags, timeout=TIMEOUT_S)
 
 
 class TrainPipelineTest(parameterized.TestCase):
