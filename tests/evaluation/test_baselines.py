@@ -42,8 +42,13 @@ class BaselinesTest(tf.test.TestCase):
             batch_size=32,
             learning_rate=0.01,
         )
-        self.assertGreater(result.metrics.rmse, 0.0)
         self.assertEqual(result.metrics.num_examples, len(self.split.test))
+        test = self.split.test
+        for user in np.unique(test.users):
+            predictions = result.predictions[test.users == user]
+            self.assertAllClose(predictions, np.full_like(predictions, predictions[0]))
+        # ...and users differ: each has its own biases.
+        self.assertGreater(np.std(result.predictions), 0.0)
 
     def test_local_only_single_client_matches_centralized_quality(self):
         # One client holding everyone is centralized training by another name.

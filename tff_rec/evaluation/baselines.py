@@ -41,6 +41,7 @@ class BaselineResult:
     wall_seconds: float
     examples_per_second: float
     weights: rating_eval.MatrixFactorizationWeights | None = None
+    predictions: np.ndarray | None = None
 
 
 def _fit(keras_model, x, y, *, epochs, batch_size, learning_rate, seed):
@@ -144,7 +145,8 @@ def train_local_only(
         in `train_centralized`.
 
     Returns:
-      A `BaselineResult` (no weights: there is no single model).
+      A `BaselineResult` with the test predictions (no weights: there is no
+      single model).
 
     Raises:
       ValueError: if a test user belongs to no participant.
@@ -234,4 +236,5 @@ def train_local_only(
         epochs=epochs,
         wall_seconds=seconds,
         examples_per_second=epochs * len(train) / max(seconds, 1e-9),
+        predictions=predictions,
     )
