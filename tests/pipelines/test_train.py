@@ -91,6 +91,22 @@ class TrainPipelineTest(parameterized.TestCase):
         self.assertEqual(results["algorithm"], algorithm)
         self.assertGreater(results["test_rmse"], 0.0)
 
+    @parameterized.parameters("held_out_users", "leave_last_out")
+    def test_other_splits_run_end_to_end(self, split):
+        result = run_train(
+            *self.common,
+            "--algorithm=fedrecon",
+            f"--split={split}",
+            f"--experiment_name={split}",
+        )
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        results = json.loads((self.tmp / "runs" / split / "results.json").read_text())
+        self.assertGreater(results["test_rmse"], 0.0)
+        # Held-out users are not participants, so they have no local model.
+        self.assertEqual(
+            results["local_only_test_rmse"] is None, split == "held_out_users"
+        )
+
     def test_export_dir_exports_at_the_end(self):
         export_dir = self.tmp / "export"
         result = run_train(
