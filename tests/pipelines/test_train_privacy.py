@@ -65,6 +65,7 @@ class TrainPrivacyPipelineTest(absltest.TestCase):
             self.assertIn(key, results)
         self.assertAlmostEqual(results["epsilon"], float(rows[-1]["epsilon"]))
         self.assertEqual(results["noise_multiplier"], 0.8)
+        self.assertEqual(results["clip"], 0.5)
         self.assertIn("Privacy: epsilon=", result.stderr)
 
     def test_budget_stops_before_exceeding_target(self):

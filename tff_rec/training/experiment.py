@@ -425,7 +425,12 @@ def run_experiment(config: config_lib.TrainConfig) -> dict[str, object]:
                     epsilon=accountant.epsilon(),
                     delta=spec.delta,
                     noise_multiplier=spec.noise_multiplier,
-                    clip=final.get("clip", config.clip),
+                    clip=final.get(
+                        "clip",
+                        aggregator_factory.DEFAULT_CLIP
+                        if config.clip is None
+                        else config.clip,
+                    ),
                     privacy=accountant.report(),
                 )
             results.update(
