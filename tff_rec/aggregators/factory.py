@@ -111,16 +111,6 @@ def _recommended_clients(noise_multiplier: float) -> int:
     return clients
 
 
-def _coerce_type(aggregator: AggregatorType | str) -> AggregatorType:
-    try:
-        return AggregatorType(aggregator)
-    except ValueError:
-        allowed = ", ".join(t.value for t in AggregatorType)
-        raise errors.UserInputError(
-            f"unknown aggregator {aggregator!r}; allowed: {allowed}"
-        ) from None
-
-
 def _reject_unused(aggregator: AggregatorType, **options: float | None) -> None:
     for name, value in options.items():
         if value is not None:
@@ -220,7 +210,7 @@ def configure_aggregator(
         use, too few clients_per_round for the adaptive clip's noise, or
         ``secure=True`` with `DP_GAUSSIAN_ADAPTIVE`.
     """
-    aggregator = _coerce_type(aggregator)
+    aggregator = errors.parse_enum(AggregatorType, aggregator, "aggregator")
     if aggregator is AggregatorType.MEAN:
         _reject_unused(
             aggregator,

@@ -110,16 +110,6 @@ def default_delta(num_clients: int) -> float:
     return 1.0 / num_clients**DEFAULT_DELTA_EXPONENT
 
 
-def _coerce(value: Any, enum_type: type[enum.Enum], name: str) -> enum.Enum:
-    try:
-        return enum_type(value)
-    except ValueError:
-        allowed = ", ".join(e.value for e in enum_type)
-        raise errors.UserInputError(
-            f"unknown {name} {value!r}; allowed: {allowed}"
-        ) from None
-
-
 def _check_int(value: Any, name: str, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise errors.UserInputError(f"{name} must be an integer, got {value!r}")
@@ -157,8 +147,8 @@ class PrivacySpec:
     accountant: AccountantType | None = None
 
     def __post_init__(self):
-        mechanism = _coerce(self.mechanism, Mechanism, "mechanism")
-        sampling = _coerce(self.sampling, Sampling, "sampling")
+        mechanism = errors.parse_enum(Mechanism, self.mechanism, "mechanism")
+        sampling = errors.parse_enum(Sampling, self.sampling, "sampling")
         if self.noise_multiplier is None:
             raise errors.UserInputError("a noise_multiplier (> 0) is required")
         if not (self.noise_multiplier > 0 and math.isfinite(self.noise_multiplier)):
@@ -180,7 +170,11 @@ class PrivacySpec:
         if self.accountant is None:
             accountant = supported[0]
         else:
-            accountant = _coerce(self.accountant, AccountantType, "accountant")
+            accountant = errors.parse_enum(
+                AccountantType, self.accountant, "accountant"
+            )
+                AccountantType, self.accountant, "accountant"
+            )
             if accountant not in supported:
                 raise errors.UserInputError(
                     f"dp_accounting's {accountant.name} accountant cannot account "
