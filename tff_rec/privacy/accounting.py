@@ -173,8 +173,6 @@ class PrivacySpec:
             accountant = errors.parse_enum(
                 AccountantType, self.accountant, "accountant"
             )
-                AccountantType, self.accountant, "accountant"
-            )
             if accountant not in supported:
                 raise errors.UserInputError(
                     f"dp_accounting's {accountant.name} accountant cannot account "
