@@ -36,8 +36,28 @@ def user_errors_exit():
         fail(str(e))
 
 
-def install_runtime(*, simulate_secure_aggregation: bool = False) -> None:
-    """Installs the TFF execution context whose worker processes we own."""
+def install_runtime(
+    *, simulate_secure_aggregation: bool = False, workers: str | None = None
+) -> None:
+    """Installs the TFF execution context that runs the computations.
+
+    Args:
+      simulate_secure_aggregation: compile secure intrinsics to their insecure
+        bodies (TFF's C++ runtime cannot run them).
+      workers: comma-separated ``host:port`` of running TFF workers
+        (``python -m pipelines.worker``); None runs everything on a local
+        worker process that this process owns.
+
+    Raises:
+      tff_rec.errors.UserInputError: bad or unreachable worker addresses.
+    """
+    if workers:
+        from tff_rec.runtime import remote
+
+        remote.set_remote_execution_context(
+            workers, simulate_secure_aggregation=simulate_secure_aggregation
+        )
+        return
     from tff_rec.runtime import local_cpp
 
     local_cpp.set_local_cpp_execution_context(

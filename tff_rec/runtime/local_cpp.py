@@ -119,6 +119,51 @@ def shutdown_workers(*, timeout: float | None = None) -> None:
     _stop_processes(list(_workers), timeout)
 
 
+def start_worker(
+    port: int,
+    *,
+    max_concurrent_computation_calls: int | None = None,
+    log_path: str | os.PathLike[str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Starts an owned TFF `worker_binary` serving on `port` (all interfaces).
+
+    The worker gets the same lifetime guarantees as the local context's: it
+    dies with this process and is stopped by `shutdown_workers`, at exit and
+    on SIGINT / SIGTERM. It serves insecure gRPC: keep the port on a private
+    network.
+
+    Args:
+      port: TCP port, 1..65535.
+      max_concurrent_computation_calls: see
+        `create_local_cpp_execution_context`.
+      log_path: file that receives the worker's output (appended); None
+        discards it.
+
+    Returns:
+      The worker process.
+
+    Raises:
+      RuntimeError: if TFF's worker binary is missing.
+      ValueError: if `port` is outside 1..65535.
+    """
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port={port} is outside 1..65535")
+    if max_concurrent_computation_calls is None:
+        max_concurrent_computation_calls = DEFAULT_MAX_CONCURRENT_COMPUTATION_CALLS
+    binary = worker_binary_path()
+    if not os.path.isfile(binary):
+        raise RuntimeError(f"Expected TFF's worker binary at {binary}.")
+    _install_hooks()
+    return _spawn(
+        [
+            binary,
+            f"--port={port}",
+            f"--max_concurrent_computation_calls={max_concurrent_computation_calls}",
+        ],
+        None if log_path is None else os.fspath(log_path),
+    )
+
+
 def create_local_cpp_execution_context(
     *,
     default_num_clients: int | None = None,
