@@ -33,7 +33,11 @@ _CLIENTS_PER_ROUND = flags.DEFINE_integer(
     "clients_per_round", 100, "Expected clients per round (Poisson)."
 )
 _CLIP = flags.DEFINE_float("clip", 0.1, "L2 clip of a client's item update.")
-_SERVER_LR = flags.DEFINE_float("server_learning_rate", 10.0, "Server SGD step.")
+_SERVER_OPTIMIZER = flags.DEFINE_string(
+    "server_optimizer", "adam", "Server optimizer: sgd, adam, adagrad or yogi."
+)
+_SERVER_LR = flags.DEFINE_float("server_learning_rate", 0.03, "Server step size.")
+_EMBEDDING_DIM = flags.DEFINE_integer("embedding_dim", 8, "Embedding size.")
 _SEED = flags.DEFINE_integer("seed", 0, "Split, sampling and init seed.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Local ML-100K copy.")
 
@@ -67,7 +71,9 @@ def main(argv):
         rounds=_ROUNDS.value,
         clients_per_round=_CLIENTS_PER_ROUND.value,
         client_sampling="poisson",
+        server_optimizer=_SERVER_OPTIMIZER.value,
         server_learning_rate=_SERVER_LR.value,
+        embedding_dim=_EMBEDDING_DIM.value,
         eval_every=_ROUNDS.value,
         baselines=False,
     )

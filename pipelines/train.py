@@ -15,9 +15,17 @@ FedAvg over regional stores (users grouped by zip-code prefix):
       --experiment_name=stores_fedavg
 
 Outputs go to <root_output_dir>/<experiment_name>/ (hparams.json,
-metrics.csv, tensorboard/, results.json, final_weights.npz); with
---export_dir a TF Serving SavedModel is exported at the end. Bad flags or
+metrics.csv, tensorboard/, checkpoints/, results.json, final_weights.npz);
+with --export_dir a TF Serving SavedModel is exported at the end. Bad flags or
 data exit with status 2 and a one-line message.
+
+A federated run saves a checkpoint after every round (--checkpoint_every);
+rerunning the same command after an interruption resumes from the latest
+one, --fresh starts over. Client failures and robustness:
+
+  python -m pipelines.train --dropout_rate=0.3 --min_clients_per_round=20 \
+      --robust --malicious_fraction=0.1 --attack=scale \
+      --experiment_name=recon_robust
 """
 
 from __future__ import annotations
@@ -156,6 +164,72 @@ _CLIENT_SAMPLING = flags.DEFINE_string(
 _ACCOUNTANT = flags.DEFINE_string(
     "accountant", None, "rdp or pld; default RDP for Gaussian, PLD for Laplace."
 )
+_CHECKPOINT_EVERY = flags.DEFINE_integer(
+    "checkpoint_every",
+    _DEFAULTS.checkpoint_every,
+    "Save a checkpoint every N rounds (and after the last). A rerun with the "
+    "same flags resumes from the latest one.",
+)
+_FRESH = flags.DEFINE_bool(
+    "fresh",
+    False,
+    "Delete the metrics, results and checkpoints of an earlier run in the "
+    "output folder and start over instead of resuming.",
+)
+_DROPOUT_RATE = flags.DEFINE_float(
+    "dropout_rate",
+    _DEFAULTS.dropout_rate,
+    "Probability that a sampled client fails mid-round (no update arrives).",
+)
+_MIN_CLIENTS_PER_ROUND = flags.DEFINE_integer(
+    "min_clients_per_round",
+    None,
+    "Abort a round (model unchanged, run continues) when fewer clients report.",
+)
+_ROBUST = flags.DEFINE_bool(
+    "robust",
+    _DEFAULTS.robust,
+    "Drop non-finite updates; with the mean aggregator also zero outliers and "
+    "clip (adaptive norms, TFF's robust aggregator).",
+)
+_MALICIOUS_FRACTION = flags.DEFINE_float(
+    "malicious_fraction",
+    _DEFAULTS.malicious_fraction,
+    "Simulation: this fraction of the clients (fixed, seeded) is malicious.",
+)
+_ATTACK = flags.DEFINE_string(
+    "attack",
+    None,
+    "Simulation: what malicious clients send: nan, scale (100x their update) "
+    "or random (N(0, 1) coordinates).",
+)
+_QUANTIZE_BITS = flags.DEFINE_integer(
+    "quantize_bits",
+    None,
+    "Quantize each client's update to this many bits (2..16) before sending.",
+)
+_BROADCAST_QUANTIZE_BITS = flags.DEFINE_integer(
+    "broadcast_quantize_bits",
+    None,
+    "Quantize the model broadcast to the clients to this many bits (2..16).",
+)
+_TOPK_FRACTION = flags.DEFINE_float(
+    "topk_fraction",
+    None,
+    "Send only this fraction (0, 1] of each update tensor's largest coordinates.",
+)
+_SPARSE_ITEM_UPDATES = flags.DEFINE_bool(
+    "sparse_item_updates",
+    False,
+    "Send only the touched rows of the embedding tables (reveals the rated "
+    "items to the server unless --secure_aggregation).",
+)
+_DECOY_ROWS = flags.DEFINE_integer(
+    "decoy_rows",
+    0,
+    "With --sparse_item_updates and --secure_aggregation: also send this many "
+    "random untouched rows per table group.",
+)
 _BASELINES = flags.DEFINE_bool(
     "baselines", _DEFAULTS.baselines, "Also train centralized and local-only."
 )
@@ -221,6 +295,17 @@ def config_from_flags() -> config_lib.TrainConfig:
         secure_aggregation=_SECURE.value,
         client_sampling=_CLIENT_SAMPLING.value,
         accountant=_ACCOUNTANT.value,
+        quantize_bits=_QUANTIZE_BITS.value,
+        broadcast_quantize_bits=_BROADCAST_QUANTIZE_BITS.value,
+        topk_fraction=_TOPK_FRACTION.value,
+        sparse_item_updates=_SPARSE_ITEM_UPDATES.value,
+        decoy_rows=_DECOY_ROWS.value,
+        checkpoint_every=_CHECKPOINT_EVERY.value,
+        dropout_rate=_DROPOUT_RATE.value,
+        min_clients_per_round=_MIN_CLIENTS_PER_ROUND.value,
+        robust=_ROBUST.value,
+        malicious_fraction=_MALICIOUS_FRACTION.value,
+        attack=_ATTACK.value,
         baselines=_BASELINES.value,
         centralized_epochs=_CENTRALIZED_EPOCHS.value,
         centralized_l2=_CENTRALIZED_L2.value,
@@ -228,6 +313,15 @@ def config_from_flags() -> config_lib.TrainConfig:
         root_output_dir=_ROOT_OUTPUT_DIR.value,
         experiment_name=_EXPERIMENT_NAME.value,
     )
+
+
+_WORKERS = flags.DEFINE_string(
+    "workers",
+    None,
+    "Run the federated computation on these TFF workers (host:port,...; start "
+    "each with `python -m pipelines.worker --port=P`). Insecure gRPC: private "
+    "networks only. Default: a local worker process.",
+)
 
 
 def main(argv):
@@ -238,10 +332,13 @@ def main(argv):
             raise errors.UserInputError(
                 "--export_dir: local_only training has no single model to export"
             )
-        common.install_runtime(simulate_secure_aggregation=config.secure_aggregation)
+        common.install_runtime(
+            simulate_secure_aggregation=config.secure_aggregation,
+            workers=_WORKERS.value,
+        )
         from tff_rec.training import experiment
 
-        results = experiment.run_experiment(config)
+        results = experiment.run_experiment(config, fresh=_FRESH.value)
         print(experiment.format_results_table(results), flush=True)
         run_dir = pathlib.Path(config.root_output_dir) / config.experiment_name
         print(f"Wrote {run_dir}/", flush=True)

@@ -10,6 +10,7 @@ from tensorflow_federated.python.core.backends.test import compiler as test_comp
 
 from tff_rec.aggregators import factory
 from tff_rec.aggregators import laplace
+from tff_rec.aggregators import robust
 from tff_rec.errors import UserInputError
 
 _VALUE_TYPE = tff.TensorType(np.float32, [4])
@@ -345,6 +346,52 @@ class SecureDpTest(tf.test.TestCase, parameterized.TestCase):
             factory.configure_aggregator(
                 aggregator="dp_gaussian_adaptive", secure=True, **_DP
             )
+
+
+class RobustTest(tf.test.TestCase, parameterized.TestCase):
+    @parameterized.named_parameters(
+        ("weighted_mean", dict(weighted=True), True),
+        ("unweighted_mean", dict(weighted=False), True),
+        ("secure_mean", dict(weighted=True, secure=True), False),
+        ("dp_fixed", dict(aggregator="dp_gaussian_fixed", **_DP), False),
+        ("dp_adaptive", dict(aggregator="dp_gaussian_adaptive", **_DP), False),
+        ("dp_laplace_secure", dict(aggregator="dp_laplace", secure=True, **_DP), False),
+    )
+    def test_robust_wraps_every_aggregator(self, kwargs, adaptive_norms):
+        plain = factory.configure_aggregator(**kwargs)
+        with mock.patch.object(
+            robust, "robust_aggregator", wraps=robust.robust_aggregator
+        ) as wrap:
+            agg = factory.configure_aggregator(robust=True, **kwargs)
+        wrap.assert_called_once()
+        (inner,), options = wrap.call_args
+        self.assertEqual(type(inner).__qualname__, type(plain).__qualname__)
+        self.assertEqual(
+            options,
+            dict(adaptive_norms=adaptive_norms, secure=kwargs.get("secure", False)),
+        )
+        kind = (
+            tff.aggregators.WeightedAggregationFactory
+            if kwargs.get("weighted")
+            else tff.aggregators.UnweightedAggregationFactory
+        )
+        self.assertIsInstance(agg, kind)
+
+    def test_robust_dp_mean_ignores_a_nan_client(self):
+        dp = dict(
+            aggregator="dp_gaussian_fixed",
+            noise_multiplier=0.0,
+            clients_per_round=2,
+            clip=10.0,
+            weighted=False,
+        )
+        values = [np.ones(4, np.float32), np.full(4, np.nan, np.float32)]
+        plain = factory.configure_aggregator(**dp).create(_VALUE_TYPE)
+        self.assertTrue(np.isnan(plain.next(plain.initialize(), values).result).all())
+        process = factory.configure_aggregator(robust=True, **dp).create(_VALUE_TYPE)
+        output = process.next(process.initialize(), values)
+        self.assertAllClose(output.result, np.full(4, 0.5))
+        self.assertEqual(output.measurements["non_finite_count"], 1)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,56 @@ class RunRoundsTest(tf.test.TestCase):
         self.assertIn("test_rmse", history[1])
         for row in history:
             self.assertEqual(row["clients"], 4)
+            self.assertEqual(row["clients_dropped"], 0)
+            self.assertEqual(row["aborted"], 0)
             self.assertGreater(row["train_loss"], 0.0)
+
+    def test_dropout_and_aborted_rounds(self):
+        schedule = federated.RoundSchedule(
+            rounds=6,
+            clients_per_round=4,
+            batch_size=2,
+            seed=1,
+            dropout_rate=0.5,
+            min_clients=3,
+        )
+        states = []
+
+        def evaluate(state):
+            states.append(state)
+            return {"test_rmse": 1.0}
+
+        _, history = federated.run_rounds(
+            self.process,
+            self.federated,
+            schedule,
+            evaluate_fn=evaluate,
+            eval_every=1,
+            show_progress=False,
+        )
+        self.assertLen(history, 6)
+        aborted = [row for row in history if row["aborted"]]
+        self.assertNotEmpty(aborted)
+        self.assertLen(aborted, sum(row["clients"] < 3 for row in history))
+        for k, row in enumerate(history):
+            self.assertEqual(row["clients"] + row["clients_dropped"], 4)
+            self.assertEqual("train_loss" in row, not row["aborted"])
+            if row["aborted"] and k > 0:
+                # The model is left as the previous round left it.
+                for now, before in zip(
+                    tf.nest.flatten(self.process.get_model_weights(states[k])),
+                    tf.nest.flatten(self.process.get_model_weights(states[k - 1])),
+                    strict=True,
+                ):
+                    self.assertAllEqual(now, before)
+
+    def test_dropout_is_seeded_by_run_and_round(self):
+        clients = np.arange(1000)
+        a = federated.drop_out(clients, 0.3, seed=2, round_num=5)
+        self.assertAllEqual(a, federated.drop_out(clients, 0.3, seed=2, round_num=5))
+        self.assertNotAllEqual(a, federated.drop_out(clients, 0.3, seed=2, round_num=6))
+        self.assertBetween(a.mean(), 0.25, 0.35)
+        self.assertFalse(federated.drop_out(clients, 0.0, seed=2, round_num=5).any())
 
     def test_sampling_is_seeded_and_without_replacement(self):
         a = federated.sample_clients(np.random.default_rng(3), 10, 5)

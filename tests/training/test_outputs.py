@@ -7,6 +7,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from tff_rec import errors
+from tff_rec.training import attacks
 from tff_rec.training import config as config_lib
 from tff_rec.training import metrics_writer
 from tff_rec.training import progress
@@ -60,6 +61,10 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
         config = config_lib.TrainConfig(algorithm="fedavg", partition="iid")
         self.assertIs(config.algorithm, config_lib.Algorithm.FEDAVG)
         self.assertEqual(config.as_dict()["partition"], "iid")
+        attacked = config_lib.TrainConfig(malicious_fraction=0.1, attack="scale")
+        self.assertIs(attacked.attack, attacks.AttackType.SCALE)
+        self.assertEqual(attacked.as_dict()["attack"], "scale")
+        self.assertIsNone(config.as_dict()["attack"])
 
     @parameterized.named_parameters(
         ("algorithm", dict(algorithm="sgd"), "unknown algorithm"),
@@ -68,6 +73,17 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
         ("rate", dict(server_learning_rate=0.0), "server_learning_rate"),
         ("fraction", dict(test_fraction=1.5), "test_fraction"),
         ("name", dict(experiment_name="a/b"), "experiment_name"),
+        ("checkpoint_every", dict(checkpoint_every=0), "checkpoint_every"),
+        ("dropout", dict(dropout_rate=1.0), r"dropout_rate must be in \[0, 1\)"),
+        ("min_clients", dict(min_clients_per_round=51), "exceeds clients_per_round"),
+        ("no_attack", dict(malicious_fraction=0.1), "needs an attack"),
+        ("no_fraction", dict(attack="nan"), "needs malicious_fraction > 0"),
+        ("attack", dict(malicious_fraction=0.1, attack="flip"), "unknown attack"),
+        (
+            "robust_centralized",
+            dict(algorithm="centralized", robust=True),
+            "robust only apply to federated",
+        ),
     )
     def test_bad_values(self, kwargs, message):
         with self.assertRaisesRegex(errors.UserInputError, message):

@@ -34,6 +34,12 @@ with "Cannot embed a federated value"): secure processes run on a
 secure-aggregation backend, or in simulation after
 `tensorflow_federated.python.core.backends.test.compiler.
 replace_secure_intrinsics_with_bodies`.
+
+Compression (``quantize_bits``, ``topk_fraction``, ``sparse_rows``): each
+client encodes its update before it is aggregated, and the aggregator reports
+the encoded bytes (`tff_rec.compression.aggregation`, whose docstring explains
+where DP noise and quantization happen). Quantization with ``secure=True``
+sums the b-bit codes themselves securely, on a grid shared by all clients.
 """
 
 from __future__ import annotations
@@ -46,6 +52,9 @@ import tensorflow_privacy as tfp
 
 from tff_rec import errors
 from tff_rec.aggregators import laplace
+from tff_rec.aggregators import robust as robust_lib
+from tff_rec.compression import aggregation as compression_lib
+from tff_rec.compression import codec as codec_lib
 
 DEFAULT_CLIP = 1.0
 DEFAULT_INITIAL_CLIP = 0.1
@@ -176,6 +185,12 @@ def configure_aggregator(
     target_quantile: float | None = None,
     initial_clip: float | None = None,
     secure: bool = False,
+    robust: bool = False,
+    quantize_bits: int | None = None,
+    topk_fraction: float | None = None,
+    sparse_rows: bool = False,
+    decoy_rows: int = 0,
+    count_bytes: bool = False,
 ) -> tff.aggregators.AggregationFactory:
     """Builds the model-update aggregation factory for a learning process.
 
@@ -199,6 +214,27 @@ def configure_aggregator(
         `tff.learning.secure_aggregator`; for `DP_GAUSSIAN_FIXED` and
         `DP_LAPLACE` the clipped records are summed securely and the noise is
         added to the sum (see the module docstring).
+      robust: wrap the aggregator with `robust.robust_aggregator`: every
+        aggregator drops updates with non-finite values; the plain (insecure)
+        mean also zeroes updates above an adaptive norm and clips to another
+        (TFF's `robust_aggregator`). DP aggregators clip already and TFF's
+        secure mean zeroes and clips with securely estimated norms, so they
+        get the non-finite check only.
+      quantize_bits: quantize each client's update to this many bits (2..16)
+        before it is sent; None sends float32. With ``secure=True`` the codes
+        themselves are summed securely on a shared grid (see
+        `tff_rec.compression.aggregation`).
+      topk_fraction: send only this fraction (0, 1] of each tensor's
+        coordinates, the largest in magnitude (no error feedback: TFF clients
+        keep no state between rounds). None sends all.
+      sparse_rows: send only the touched rows of the embedding tables and
+        their indices. Whoever sees a client's message learns which items it
+        rated (see `tff_rec.compression.sparsify`).
+      decoy_rows: with `sparse_rows`, pad each message with this many random
+        untouched (zero) rows; needs ``secure=True``, since only then are the
+        values hidden and a zero row indistinguishable from a rated one.
+      count_bytes: report ``bytes_up`` and ``dense_bytes_up`` even without
+        compression (the compression options always report them).
 
     Returns:
       A `tff.aggregators.WeightedAggregationFactory` for weighted `MEAN`, else a
@@ -207,10 +243,28 @@ def configure_aggregator(
     Raises:
       UserInputError: for an unknown aggregator, DP with ``weighted=True``,
         missing or out-of-range DP settings, settings the aggregator does not
-        use, too few clients_per_round for the adaptive clip's noise, or
-        ``secure=True`` with `DP_GAUSSIAN_ADAPTIVE`.
+        use, too few clients_per_round for the adaptive clip's noise,
+        ``secure=True`` with `DP_GAUSSIAN_ADAPTIVE`, out-of-range compression
+        options, or decoy rows without ``secure=True``.
     """
+    # Taken first so that every option (but `robust`) reaches the inner call.
+    options = dict(locals())
     aggregator = errors.parse_enum(AggregatorType, aggregator, "aggregator")
+    if robust:
+        inner = configure_aggregator(**{**options, "robust": False})
+        return robust_lib.robust_aggregator(
+            inner,
+            adaptive_norms=aggregator is AggregatorType.MEAN and not secure,
+            secure=secure,
+        )
+    codec = codec_lib.UpdateCodec(
+        bits=quantize_bits,
+        topk_fraction=topk_fraction,
+        sparse_rows=sparse_rows,
+        decoy_rows=decoy_rows,
+    )
+    if count_bytes or not codec.is_identity:
+        return _with_compression(aggregator, codec, options)
     if aggregator is AggregatorType.MEAN:
         _reject_unused(
             aggregator,
@@ -287,4 +341,56 @@ def configure_aggregator(
         clients_per_round=clients,
         l1_clip=clip,
         record_aggregation_factory=record_sum,
+    )
+
+
+_NO_COMPRESSION = dict(
+    quantize_bits=None,
+    topk_fraction=None,
+    sparse_rows=False,
+    decoy_rows=0,
+    count_bytes=False,
+)
+
+
+def _with_compression(
+    aggregator: AggregatorType,
+    codec: codec_lib.UpdateCodec,
+    options: dict[str, object],
+) -> tff.aggregators.AggregationFactory:
+    """The aggregator of `options` with client updates encoded by `codec`."""
+    secure = options["secure"]
+    compression_lib.check_decoys(codec.decoy_rows, secure)
+    # Builds (and so validates) the uncompressed aggregator in every case.
+    plain = configure_aggregator(**{**options, **_NO_COMPRESSION})
+    if not (secure and codec.bits is not None):
+        return compression_lib.compress_updates(plain, codec)
+    if aggregator is AggregatorType.MEAN:
+        return compression_lib.secure_quantized_mean(
+            codec, weighted=options["weighted"]
+        )
+    # DP_GAUSSIAN_FIXED or DP_LAPLACE (adaptive + secure was refused above):
+    # the clipped records' codes on the grid [-clip, clip] are summed securely.
+    clip = _resolve_clip(options["clip"], "clip", DEFAULT_CLIP)
+    noise_multiplier = float(options["noise_multiplier"])
+    clients = float(options["clients_per_round"])
+    laplace_noise = aggregator is AggregatorType.DP_LAPLACE
+    record_sum = compression_lib.SecureQuantizedSumFactory(
+        codec,
+        value_range=clip,
+        norm_bound=codec_lib.NormBound(clip, order=1 if laplace_noise else 2),
+    )
+    if laplace_noise:
+        return laplace.laplace_aggregator(
+            noise_multiplier=noise_multiplier,
+            clients_per_round=clients,
+            l1_clip=clip,
+            record_aggregation_factory=record_sum,
+        )
+    query = tfp.NormalizedQuery(
+        tfp.GaussianSumQuery(l2_norm_clip=clip, stddev=clip * noise_multiplier),
+        denominator=clients,
+    )
+    return tff.aggregators.DifferentiallyPrivateFactory(
+        query, record_aggregation_factory=record_sum
     )

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import tensorflow_federated as tff
 
+from tff_rec.compression import broadcast
 from tff_rec.models import matrix_factorization as mf
 from tff_rec.tasks import rating
 
@@ -23,6 +24,9 @@ DEFAULT_CLIENT_LEARNING_RATE = 0.05
 DEFAULT_SERVER_LEARNING_RATE = 1.0
 
 ModelFn = Callable[[], mf.RecommenderModel]
+Distributor = (
+    tff.learning.templates.DistributionProcess | broadcast.BroadcastFactory | None
+)
 
 
 def tff_model_fn(model_fn: ModelFn) -> Callable[[], tff.learning.models.VariableModel]:
@@ -52,12 +56,22 @@ def resolve_optimizers(client_optimizer, server_optimizer):
     return client_optimizer, server_optimizer
 
 
+def resolve_distributor(
+    distributor: Distributor, model_weights_type: tff.Type
+) -> tff.learning.templates.DistributionProcess | None:
+    """A `DistributionProcess` for `model_weights_type` (None keeps TFF's)."""
+    if isinstance(distributor, broadcast.BroadcastFactory):
+        return distributor.create(model_weights_type)
+    return distributor
+
+
 def build_weighted_fed_avg(
     model_fn: ModelFn,
     *,
     client_optimizer: tff.learning.optimizers.Optimizer | None = None,
     server_optimizer: tff.learning.optimizers.Optimizer | None = None,
     model_aggregator: tff.aggregators.WeightedAggregationFactory | None = None,
+    model_distributor: Distributor = None,
 ) -> tff.learning.templates.LearningProcess:
     """Builds FedAvg with clients weighted by their number of examples.
 
@@ -69,6 +83,11 @@ def build_weighted_fed_avg(
         means SGD with `DEFAULT_SERVER_LEARNING_RATE`.
       model_aggregator: a weighted aggregation factory; None means TFF's
         default weighted mean.
+      model_distributor: sends the server's model to the clients: a
+        `DistributionProcess`, or a `tff_rec.compression.BroadcastFactory`
+        (e.g. quantized broadcast) built for the model's weights; None means
+        TFF's plain broadcast. TFF composes it into the process with
+        `tff.learning.templates.compose_learning_process`.
 
     Returns:
       A `tff.learning.templates.LearningProcess`.
@@ -94,6 +113,7 @@ def build_weighted_fed_avg(
         server_optimizer_fn=server_optimizer,
         client_weighting=tff.learning.ClientWeighting.NUM_EXAMPLES,
         model_aggregator=model_aggregator,
+        model_distributor=_distributor_for(model_distributor, model_fn),
     )
 
 
@@ -103,6 +123,7 @@ def build_unweighted_fed_avg(
     client_optimizer: tff.learning.optimizers.Optimizer | None = None,
     server_optimizer: tff.learning.optimizers.Optimizer | None = None,
     model_aggregator: tff.aggregators.UnweightedAggregationFactory | None = None,
+    model_distributor: Distributor = None,
 ) -> tff.learning.templates.LearningProcess:
     """Builds FedAvg with every client weighted equally.
 
@@ -113,6 +134,8 @@ def build_unweighted_fed_avg(
       server_optimizer: None means SGD with `DEFAULT_SERVER_LEARNING_RATE`.
       model_aggregator: an unweighted aggregation factory; None means the
         unweighted mean.
+      model_distributor: as for `build_weighted_fed_avg`; None means TFF's
+        plain broadcast.
 
     Returns:
       A `tff.learning.templates.LearningProcess`.
@@ -125,4 +148,12 @@ def build_unweighted_fed_avg(
         client_optimizer_fn=client_optimizer,
         server_optimizer_fn=server_optimizer,
         model_aggregator=model_aggregator,
+        model_distributor=_distributor_for(model_distributor, model_fn),
     )
+
+
+def _distributor_for(distributor: Distributor, model_fn: ModelFn):
+    if not isinstance(distributor, broadcast.BroadcastFactory):
+        return distributor
+    weights_type = tff.learning.models.weights_type_from_model(tff_model_fn(model_fn))
+    return resolve_distributor(distributor, weights_type)

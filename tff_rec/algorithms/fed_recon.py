@@ -47,6 +47,7 @@ def build_fed_recon(
     split_dataset: bool = True,
     weighted: bool = True,
     model_aggregator: tff.aggregators.AggregationFactory | None = None,
+    model_distributor: fed_avg.Distributor = None,
 ) -> tff.learning.templates.LearningProcess:
     """Builds Federated Reconstruction over a `RecommenderModel`.
 
@@ -70,6 +71,9 @@ def build_fed_recon(
         aggregators, which are unweighted).
       model_aggregator: aggregation factory for the global update; None means
         the (weighted or unweighted) mean.
+      model_distributor: sends the global (item-side) weights to the clients:
+        a `DistributionProcess` or a `tff_rec.compression.BroadcastFactory`
+        built for the global weights; None means TFF's plain broadcast.
 
     Returns:
       A `tff.learning.templates.LearningProcess`.
@@ -109,6 +113,10 @@ def build_fed_recon(
         if weighted
         else tff.learning.ClientWeighting.UNIFORM
     )
+    if model_distributor is not None:
+        model_distributor = fed_avg.resolve_distributor(
+            model_distributor, global_weights_type(model_fn)
+        )
     return tff.learning.algorithms.build_fed_recon(
         reconstruction_model_fn(model_fn),
         loss_fn=rating.loss_fn,
@@ -119,4 +127,18 @@ def build_fed_recon(
         dataset_split_fn=split_fn,
         client_weighting=weighting,
         model_aggregator_factory=model_aggregator,
+        model_distributor=model_distributor,
     )
+
+
+def global_weights_type(model_fn: fed_avg.ModelFn) -> tff.Type:
+    """The type of the global (server-held) weights of a reconstruction model."""
+    build_model = reconstruction_model_fn(model_fn)
+
+    @tff.tensorflow.computation
+    def initial_global_weights():
+        return tff.learning.models.ReconstructionModel.get_global_variables(
+            build_model()
+        )
+
+    return initial_global_weights.type_signature.result

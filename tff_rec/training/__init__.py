@@ -1,5 +1,9 @@
-"""The round loop, metric outputs and the experiment runner."""
+"""The round loop, checkpoints, metric outputs and the experiment runner."""
 
+from tff_rec.training.attacks import AttackType
+from tff_rec.training.attacks import MaliciousClients
+from tff_rec.training.attacks import build_attacked_process
+from tff_rec.training.checkpoint import CheckpointManager
 from tff_rec.training.config import Algorithm
 from tff_rec.training.config import TrainConfig
 from tff_rec.training.experiment import run_experiment

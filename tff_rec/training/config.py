@@ -8,9 +8,13 @@ import enum
 from tff_rec import errors
 from tff_rec.aggregators import factory as aggregator_factory
 from tff_rec.algorithms import optimizers
+from tff_rec.compression import aggregation as compression_aggregation
+from tff_rec.compression import codec as compression_codec
+from tff_rec.compression import quantization
 from tff_rec.data import loaders
 from tff_rec.data import partition as partition_lib
 from tff_rec.data import splits
+from tff_rec.training import attacks
 
 
 class Algorithm(enum.Enum):
@@ -79,6 +83,19 @@ class TrainConfig:
     secure_aggregation: bool = False
     client_sampling: str = "uniform"
     accountant: str | None = None
+    # Reliability: checkpoints, client failures, robustness, simulated attacks.
+    checkpoint_every: int = 1
+    dropout_rate: float = 0.0
+    min_clients_per_round: int | None = None
+    robust: bool = False
+    malicious_fraction: float = 0.0
+    attack: attacks.AttackType | None = None
+    # Communication: see tff_rec.compression.
+    quantize_bits: int | None = None
+    broadcast_quantize_bits: int | None = None
+    topk_fraction: float | None = None
+    sparse_item_updates: bool = False
+    decoy_rows: int = 0
     # Baselines.
     baselines: bool = True
     centralized_epochs: int = 15
@@ -97,6 +114,8 @@ class TrainConfig:
         _coerce_enum(self, "client_optimizer", optimizers.OptimizerType)
         _coerce_enum(self, "server_optimizer", optimizers.OptimizerType)
         _coerce_enum(self, "aggregator", aggregator_factory.AggregatorType)
+        if self.attack is not None:
+            _coerce_enum(self, "attack", attacks.AttackType)
         if self.dataset not in loaders.DATASETS:
             raise errors.UserInputError(
                 f"unknown dataset {self.dataset!r}; allowed: "
@@ -112,6 +131,7 @@ class TrainConfig:
             "eval_every",
             "centralized_epochs",
             "centralized_batch_size",
+            "checkpoint_every",
         )
         for name in positive_ints:
             if getattr(self, name) < 1:
@@ -147,6 +167,8 @@ class TrainConfig:
                 f"dirichlet_alpha must be > 0, got {self.dirichlet_alpha}"
             )
         self._check_privacy()
+        self._check_communication()
+        self._check_reliability()
         if not self.experiment_name or "/" in self.experiment_name:
             raise errors.UserInputError(
                 f"experiment_name must be a non-empty name without '/', "
@@ -201,6 +223,81 @@ class TrainConfig:
         if self.noise_multiplier is not None and self.noise_multiplier < 0:
             raise errors.UserInputError(
                 f"noise_multiplier must be >= 0, got {self.noise_multiplier}"
+            )
+
+    def _check_reliability(self):
+        if not 0 <= self.dropout_rate < 1:
+            raise errors.UserInputError(
+                f"dropout_rate must be in [0, 1), got {self.dropout_rate}"
+            )
+        if self.min_clients_per_round is not None:
+            if self.min_clients_per_round < 1:
+                raise errors.UserInputError(
+                    f"min_clients_per_round must be >= 1, got "
+                    f"{self.min_clients_per_round}"
+                )
+            if self.min_clients_per_round > self.clients_per_round:
+                raise errors.UserInputError(
+                    f"min_clients_per_round={self.min_clients_per_round} exceeds "
+                    f"clients_per_round={self.clients_per_round}: most rounds "
+                    "would be aborted"
+                )
+        if not 0 <= self.malicious_fraction < 1:
+            raise errors.UserInputError(
+                f"malicious_fraction must be in [0, 1), got {self.malicious_fraction}"
+            )
+        if self.malicious_fraction > 0 and self.attack is None:
+            raise errors.UserInputError(
+                f"malicious_fraction={self.malicious_fraction} needs an attack: "
+                + ", ".join(repr(a.value) for a in attacks.AttackType)
+            )
+        if self.attack is not None and self.malicious_fraction == 0:
+            raise errors.UserInputError(
+                f"attack={self.attack.value!r} needs malicious_fraction > 0"
+            )
+        if not self.algorithm.is_federated:
+            given = [
+                name
+                for name, unset in (
+                    ("dropout_rate", 0.0),
+                    ("min_clients_per_round", None),
+                    ("robust", False),
+                    ("malicious_fraction", 0.0),
+                )
+                if getattr(self, name) != unset
+            ]
+            if given:
+                raise errors.UserInputError(
+                    f"{', '.join(given)} only apply to federated algorithms, not "
+                    f"{self.algorithm.value!r}"
+                )
+
+    def _check_communication(self):
+        compression_codec.UpdateCodec(
+            bits=self.quantize_bits,
+            topk_fraction=self.topk_fraction,
+            sparse_rows=self.sparse_item_updates,
+            decoy_rows=self.decoy_rows,
+        )
+        if self.broadcast_quantize_bits is not None:
+            quantization.check_bits(
+                self.broadcast_quantize_bits, "broadcast_quantize_bits"
+            )
+        compression_aggregation.check_decoys(self.decoy_rows, self.secure_aggregation)
+        given = [
+            name
+            for name, unset in (
+                ("quantize_bits", None),
+                ("broadcast_quantize_bits", None),
+                ("topk_fraction", None),
+                ("sparse_item_updates", False),
+            )
+            if getattr(self, name) != unset
+        ]
+        if given and not self.algorithm.is_federated:
+            raise errors.UserInputError(
+                f"{', '.join(given)} only apply to federated algorithms, not "
+                f"{self.algorithm.value!r}"
             )
 
     def as_dict(self) -> dict[str, object]:

@@ -7,7 +7,9 @@ can call it the same way, or use the pieces it is made of.
 from __future__ import annotations
 
 import dataclasses
+import json
 import pathlib
+import shutil
 import sys
 import time
 
@@ -20,6 +22,8 @@ from tff_rec.aggregators import factory as aggregator_factory
 from tff_rec.algorithms import fed_avg
 from tff_rec.algorithms import fed_recon
 from tff_rec.algorithms import optimizers
+from tff_rec.compression import accounting as byte_accounting
+from tff_rec.compression import broadcast
 from tff_rec.data import client_data as client_data_lib
 from tff_rec.data import interactions as interactions_lib
 from tff_rec.data import loaders
@@ -29,6 +33,8 @@ from tff_rec.evaluation import baselines
 from tff_rec.evaluation import rating as rating_eval
 from tff_rec.models import matrix_factorization as mf
 from tff_rec.privacy import accounting
+from tff_rec.training import attacks
+from tff_rec.training import checkpoint as checkpoint_lib
 from tff_rec.training import config as config_lib
 from tff_rec.training import federated
 from tff_rec.training import metrics_writer as metrics_writer_lib
@@ -46,6 +52,32 @@ ROUND_FIELDS = (
     "epsilon",
     "delta",
     "clip",
+    "bytes_up",
+    "bytes_down",
+    "dense_bytes_up",
+    "dense_bytes_down",
+    "clients_dropped",
+    "aborted",
+    "clients_malicious",
+)
+CHECKPOINT_DIR = "checkpoints"
+# Files and folders of a run that `run_experiment(..., fresh=True)` deletes.
+RUN_OUTPUTS = (
+    "metrics.csv",
+    "results.json",
+    "final_weights.npz",
+    "tensorboard",
+    CHECKPOINT_DIR,
+)
+# Settings that may change between a run and its resumption: they do not
+# change the federated rounds (the baselines are trained after them).
+RESUMABLE_CHANGES = (
+    "checkpoint_every",
+    "baselines",
+    "centralized_epochs",
+    "centralized_l2",
+    "centralized_batch_size",
+    "centralized_learning_rate",
 )
 
 
@@ -95,6 +127,7 @@ def _model_fn(config, num_users, num_items, global_bias):
             l2=config.l2,
             bias_l2=config.bias_l2,
             global_bias=global_bias,
+            seed=config.seed,
         )
 
     return build
@@ -157,7 +190,27 @@ def build_aggregator(
         target_quantile=config.target_quantile,
         initial_clip=config.initial_clip,
         secure=config.secure_aggregation,
+        quantize_bits=config.quantize_bits,
+        topk_fraction=config.topk_fraction,
+        sparse_rows=config.sparse_item_updates,
+        decoy_rows=config.decoy_rows,
+        count_bytes=True,
+        robust=config.robust,
     )
+
+
+def initial_global_bias(config: config_lib.TrainConfig, data: PreparedData) -> float:
+    """The model's global bias: a constant the clients never update.
+
+    Without DP it is the mean training rating (in deployment, one federated
+    mean). With DP that mean would be released without noise, so the middle
+    of the rating scale is used instead, a public prior; with reconstruction
+    each user's local bias absorbs the offset.
+    """
+    ratings = data.split.train.ratings
+    if config.is_dp:
+        return float((np.min(ratings) + np.max(ratings)) / 2)
+    return float(np.mean(ratings))
 
 
 def build_process(
@@ -167,10 +220,9 @@ def build_process(
 ) -> tff.learning.templates.LearningProcess:
     """Builds the learning process for a federated `config.algorithm`."""
     aggregator = build_aggregator(config, spec)
-    # The initial global bias is the mean training rating. In deployment this
-    # is one federated mean over the clients (or a known prior such as the
-    # middle of the rating scale); it only sets the starting point.
-    global_bias = float(np.mean(data.split.train.ratings))
+    # Also when not quantized: it counts the broadcast bytes.
+    distributor = broadcast.BroadcastFactory(bits=config.broadcast_quantize_bits)
+    global_bias = initial_global_bias(config, data)
     client_optimizer = optimizers.build_optimizer(
         config.client_optimizer, config.client_learning_rate
     )
@@ -193,6 +245,7 @@ def build_process(
             split_dataset=False,
             weighted=not config.is_dp,
             model_aggregator=aggregator,
+            model_distributor=distributor,
         )
     model_fn = _model_fn(config, data.interactions.num_users, num_items, global_bias)
     builder = {
@@ -204,6 +257,7 @@ def build_process(
         client_optimizer=client_optimizer,
         server_optimizer=server_optimizer,
         model_aggregator=aggregator,
+        model_distributor=distributor,
     )
 
 
@@ -341,21 +395,91 @@ def save_weights(
     return path
 
 
-def run_experiment(config: config_lib.TrainConfig) -> dict[str, object]:
+def remove_run_outputs(output_dir: pathlib.Path) -> None:
+    """Deletes a run's metrics, results, weights, TensorBoard and checkpoints.
+
+    Only the names in `RUN_OUTPUTS` are deleted; anything else in the folder
+    stays.
+    """
+    for name in RUN_OUTPUTS:
+        path = output_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def check_resumable(config: config_lib.TrainConfig, output_dir: pathlib.Path) -> None:
+    """Refuses to resume a run directory written with other settings.
+
+    Raises:
+      tff_rec.errors.UserInputError: if ``hparams.json`` is missing or differs
+        from `config` in more than `RESUMABLE_CHANGES`; the message names the
+        settings and suggests ``--fresh``.
+    """
+    path = output_dir / "hparams.json"
+    if not path.exists():
+        raise errors.UserInputError(
+            f"{output_dir} has checkpoints but no hparams.json to check them "
+            "against; pass --fresh to start over"
+        )
+    saved = json.loads(path.read_text())
+    current = json.loads(json.dumps(config.as_dict()))
+    changed = sorted(
+        name
+        for name in set(saved) | set(current)
+        if name not in RESUMABLE_CHANGES and saved.get(name) != current.get(name)
+    )
+    if changed:
+        details = ", ".join(
+            f"{name}: {saved.get(name)!r} -> {current.get(name)!r}" for name in changed
+        )
+        raise errors.UserInputError(
+            f"cannot resume {output_dir}: its checkpoints were written with other "
+            f"settings ({details}); pass --fresh to start over, or another "
+            "--experiment_name"
+        )
+
+
+def run_experiment(
+    config: config_lib.TrainConfig, *, fresh: bool = False
+) -> dict[str, object]:
     """Runs `config` and writes its outputs; returns the results dict.
 
     Writes ``<root_output_dir>/<experiment_name>/`` with ``hparams.json``,
     ``vocabularies.json`` (raw user and item ids, by remapped id),
     ``metrics.csv`` (federated algorithms: one row per round), TensorBoard
-    events, ``final_weights.npz`` (the server's model tables) and
-    ``results.json``.
+    events, ``checkpoints/`` (federated algorithms, see
+    `tff_rec.training.checkpoint`), ``final_weights.npz`` (the server's model
+    tables) and ``results.json``.
+
+    A federated run whose folder holds a complete checkpoint resumes from it:
+    the rounds after the checkpoint are run (their rows, if any were written
+    before an interruption, are replaced) and the outputs are rewritten.
+
+    Args:
+      config: the run.
+      fresh: delete the outputs of an earlier run in the folder
+        (`remove_run_outputs`) instead of resuming it.
 
     Raises:
       tff_rec.errors.UserInputError: for data or settings that cannot work,
-        before any training starts.
+        or checkpoints written with other settings, before any training
+        starts.
     """
     start = time.perf_counter()
     output_dir = pathlib.Path(config.root_output_dir) / config.experiment_name
+    if fresh:
+        remove_run_outputs(output_dir)
+    checkpoints = None
+    resume_after = 0
+    if config.algorithm.is_federated:
+        checkpoints = checkpoint_lib.CheckpointManager(
+            output_dir / CHECKPOINT_DIR, every=config.checkpoint_every
+        )
+        resume_after = checkpoints.latest_round()
+        if resume_after:
+            check_resumable(config, output_dir)
     data = prepare_data(config)
     if (
         config.algorithm.is_federated
@@ -371,7 +495,9 @@ def run_experiment(config: config_lib.TrainConfig) -> dict[str, object]:
         "num_clients": data.partition.num_clients,
         "partition": data.partition.stats(),
     }
-    with metrics_writer_lib.MetricsWriter(output_dir, ROUND_FIELDS) as writer:
+    with metrics_writer_lib.MetricsWriter(
+        output_dir, ROUND_FIELDS, resume_after=resume_after
+    ) as writer:
         writer.write_hparams(config.as_dict())
         metrics_writer_lib.write_json(
             output_dir / "vocabularies.json",
@@ -389,7 +515,16 @@ def run_experiment(config: config_lib.TrainConfig) -> dict[str, object]:
                     file=sys.stderr,
                     flush=True,
                 )
-            process = build_process(config, data, spec)
+            malicious = None
+            if config.malicious_fraction > 0:
+                malicious = attacks.MaliciousClients.sample(
+                    data.partition.num_clients, config.malicious_fraction, config.seed
+                )
+                process = attacks.build_attacked_process(
+                    lambda: build_process(config, data, spec), config.attack
+                )
+            else:
+                process = build_process(config, data, spec)
 
             def evaluate(state):
                 weights = global_weights(config, process, state, data)
@@ -406,6 +541,8 @@ def run_experiment(config: config_lib.TrainConfig) -> dict[str, object]:
                 else "user",
                 seed=config.seed,
                 sampling=config.client_sampling,
+                dropout_rate=config.dropout_rate,
+                min_clients=config.min_clients_per_round,
             )
             state, history = federated.run_rounds(
                 process,
@@ -416,23 +553,29 @@ def run_experiment(config: config_lib.TrainConfig) -> dict[str, object]:
                 writer=writer,
                 accountant=accountant,
                 target_epsilon=config.target_epsilon,
+                checkpoint=checkpoints,
+                malicious=malicious,
             )
+            history = writer.previous_rows + history
             save_weights(output_dir, global_weights(config, process, state, data))
-            final = history[-1]
-            seconds = [row["round_seconds"] for row in history]
+            final = dict(history[-1]) if history else {}
+            if "test_rmse" not in final:
+                final.update(evaluate(state))
+            seconds = [row["round_seconds"] for row in history] or [float("nan")]
             if accountant is not None:
                 results.update(
                     epsilon=accountant.epsilon(),
                     delta=spec.delta,
                     noise_multiplier=spec.noise_multiplier,
-                    clip=final.get(
-                        "clip",
+                    clip=next(
+                        (row["clip"] for row in reversed(history) if "clip" in row),
                         aggregator_factory.DEFAULT_CLIP
                         if config.clip is None
                         else config.clip,
                     ),
                     privacy=accountant.report(),
                 )
+            results.update(byte_accounting.summarize(history))
             results.update(
                 test_rmse=final["test_rmse"],
                 test_mae=final["test_mae"],

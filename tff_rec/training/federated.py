@@ -17,8 +17,11 @@ import numpy as np
 import tensorflow_federated as tff
 
 from tff_rec import errors
+from tff_rec.compression import accounting as byte_accounting
 from tff_rec.data import client_data as client_data_lib
 from tff_rec.privacy import accounting
+from tff_rec.training import attacks
+from tff_rec.training import checkpoint as checkpoint_lib
 from tff_rec.training import metrics_writer as metrics_writer_lib
 from tff_rec.training import progress as progress_lib
 
@@ -41,6 +44,11 @@ class RoundSchedule:
         replacement) or ``poisson`` (each client independently with
         probability ``clients_per_round / num_clients``, the sampling that
         DP accounting with amplification by sampling assumes).
+      dropout_rate: probability that a sampled client fails during the round
+        (its update never arrives), independently per client and round.
+      min_clients: a round in which fewer clients report is aborted (the
+        model is left unchanged). None means 1: a round in which no client
+        reports is always aborted.
     """
 
     rounds: int
@@ -50,6 +58,8 @@ class RoundSchedule:
     user_key: str = "user"
     seed: int = 0
     sampling: str = "uniform"
+    dropout_rate: float = 0.0
+    min_clients: int | None = None
 
 
 SAMPLING_METHODS = ("uniform", "poisson")
@@ -75,6 +85,34 @@ def sample_clients(
     if sampling == "poisson":
         return np.flatnonzero(rng.random(num_clients) < k / num_clients)
     raise ValueError(f"unknown sampling {sampling!r}; allowed: {SAMPLING_METHODS}")
+
+
+# Stream of numpy SeedSequence([seed, stream, round]), apart from sampling.
+_DROPOUT_STREAM = 0x64726F70
+
+
+def drop_out(
+    clients: np.ndarray, rate: float, *, seed: int, round_num: int
+) -> np.ndarray:
+    """Which sampled clients fail during a round (their update never arrives).
+
+    Each client fails independently with probability `rate`. The draw is
+    seeded by the run seed and the round number alone, so a resumed run
+    drops the same clients as an uninterrupted one.
+
+    Args:
+      clients: the round's sampled client indices.
+      rate: failure probability in [0, 1).
+      seed: the run seed.
+      round_num: the round (1-based).
+
+    Returns:
+      A boolean mask over `clients`: True where the client failed.
+    """
+    if rate <= 0:
+        return np.zeros(len(clients), dtype=bool)
+    rng = np.random.default_rng([seed, _DROPOUT_STREAM, round_num])
+    return rng.random(len(clients)) < rate
 
 
 def flatten_metrics(metrics: Mapping, prefix: str = "") -> dict[str, float]:
@@ -118,26 +156,45 @@ def run_rounds(
     show_progress: bool = True,
     accountant: accounting.PrivacyAccountant | None = None,
     target_epsilon: float | None = None,
+    checkpoint: checkpoint_lib.CheckpointManager | None = None,
+    malicious: attacks.MaliciousClients | None = None,
 ):
     """Runs `schedule.rounds` rounds of `process` on `data`.
+
+    Each round samples clients, drops those that fail
+    (`schedule.dropout_rate`), and runs `process.next` on the datasets of the
+    clients that report, unless fewer than `schedule.min_clients` do: then the
+    round is aborted, the state is kept, and the run goes on with the next
+    round. Rows have ``clients`` (clients that reported), ``clients_dropped``
+    and ``aborted`` (1 or 0).
 
     Args:
       process: the learning process.
       data: the clients' training data.
-      schedule: rounds, sampling and local-data settings.
+      schedule: rounds, sampling, failures and local-data settings.
       evaluate_fn: maps the process state to test metrics (``test_rmse``...);
         called every `eval_every` rounds and after the last round.
       eval_every: evaluation period in rounds.
       writer: receives one row per round.
       show_progress: print ``round n/N ... ETA`` lines to stderr.
-      accountant: composes one DP round per round run; its ``epsilon`` and
-        ``delta`` go into every row.
+      accountant: composes one DP round per round run (aborted rounds
+        included, see the README); its ``epsilon`` and ``delta`` go into every
+        row.
       target_epsilon: privacy budget. Training stops before the first round
         that would spend more (the remaining rounds are not run), saying so.
+      checkpoint: saves the state after rounds (see `CheckpointManager.every`)
+        and, if it holds a checkpoint, the loop resumes from it: the process
+        state, the client-sampling generator and the accountant are restored
+        and the loop continues with the next round. Folders of interrupted
+        saves are deleted first.
+      malicious: the malicious clients of a process built by
+        `attacks.build_attacked_process`; rows then have
+        ``clients_malicious``.
 
     Returns:
-      ``(state, history)``: the final state and the list of per-round rows
-      (shorter than `schedule.rounds` if the budget stopped training).
+      ``(state, history)``: the final state and the list of rows of the rounds
+      run by this call (a resumed loop returns only the rounds after its
+      checkpoint; fewer than `schedule.rounds` if the budget stopped training).
 
     Raises:
       ValueError: if more clients per round are asked for than exist.
@@ -149,36 +206,97 @@ def run_rounds(
             f"{data.num_clients} clients in the data"
         )
     budget = target_epsilon is not None and accountant is not None
-    if budget and accountant.epsilon_if_step() > target_epsilon:
-        raise errors.UserInputError(
-            f"target_epsilon={target_epsilon} is below the epsilon of a single "
-            f"round ({accountant.epsilon_if_step():.4g}); raise the noise "
-            "multiplier or the budget"
-        )
     rng = np.random.default_rng(schedule.seed)
     state = process.initialize()
-    progress = progress_lib.Progress(schedule.rounds) if show_progress else None
+    done = 0
+    restored = None
+    if checkpoint is not None:
+        for path in checkpoint.remove_partial():
+            print(
+                f"Checkpoint: removed {path}, left by an interrupted save",
+                file=sys.stderr,
+                flush=True,
+            )
+        restored = checkpoint.load_latest(state)
+    if restored is not None:
+        state = restored.state
+        rng.bit_generator.state = restored.rng_state
+        if accountant is not None:
+            if restored.accountant_state is None:
+                raise errors.UserInputError(
+                    f"the checkpoint {checkpoint.path(restored.round_num)} is of "
+                    "a run without differential privacy; this run is private"
+                )
+            accountant.set_state(restored.accountant_state)
+        done = restored.round_num
+        print(
+            f"Checkpoint: resuming from round {done} of {schedule.rounds} "
+            f"({checkpoint.path(done)})",
+            file=sys.stderr,
+            flush=True,
+        )
+    if budget and accountant.epsilon_if_step() > target_epsilon:
+        if done == 0:
+            raise errors.UserInputError(
+                f"target_epsilon={target_epsilon} is below the epsilon of a single "
+                f"round ({accountant.epsilon_if_step():.4g}); raise the noise "
+                "multiplier or the budget"
+            )
+        print(
+            f"Privacy budget: round {done + 1} would reach "
+            f"{accountant.epsilon_if_step():.4g} > target_epsilon={target_epsilon}; "
+            "no round left to run",
+            file=sys.stderr,
+            flush=True,
+        )
+        return state, []
+    min_clients = max(1, schedule.min_clients or 1)
+    progress = (
+        progress_lib.Progress(schedule.rounds, start=done) if show_progress else None
+    )
     history = []
-    for round_num in range(1, schedule.rounds + 1):
+    for round_num in range(done + 1, schedule.rounds + 1):
         start = time.perf_counter()
-        clients = sample_clients(
+        sampled = sample_clients(
             rng, data.num_clients, schedule.clients_per_round, schedule.sampling
         )
-        datasets = [
-            client_data_lib.preprocess(
-                client_data_lib.client_dataset(data, k),
-                batch_size=schedule.batch_size,
-                epochs=schedule.client_epochs,
-                shuffle_seed=schedule.seed * 1_000_003 + round_num,
-                user_key=schedule.user_key,
+        failed = drop_out(
+            sampled, schedule.dropout_rate, seed=schedule.seed, round_num=round_num
+        )
+        clients = sampled[~failed]
+        row = {}
+        aborted = len(clients) < min_clients
+        if aborted:
+            print(
+                f"Round {round_num} aborted: {len(clients)} of {len(sampled)} "
+                f"sampled clients reported ({int(failed.sum())} failed), fewer "
+                f"than min_clients_per_round={min_clients}; the model is unchanged",
+                file=sys.stderr,
+                flush=True,
             )
-            for k in clients
-        ]
-        output = process.next(state, datasets)
-        state = output.state
-        row = train_metrics(output.metrics)
-        row.update(clip_metric(output.metrics))
+        else:
+            datasets = [
+                client_data_lib.preprocess(
+                    client_data_lib.client_dataset(data, k),
+                    batch_size=schedule.batch_size,
+                    epochs=schedule.client_epochs,
+                    shuffle_seed=schedule.seed * 1_000_003 + round_num,
+                    user_key=schedule.user_key,
+                )
+                for k in clients
+            ]
+            if malicious is not None:
+                datasets = malicious.client_inputs(datasets, clients, round_num)
+            output = process.next(state, datasets)
+            state = output.state
+            row.update(train_metrics(output.metrics))
+            row.update(clip_metric(output.metrics))
+            row.update(byte_accounting.byte_metrics(output.metrics))
         row["clients"] = len(clients)
+        row["clients_dropped"] = int(failed.sum())
+        row["aborted"] = int(aborted)
+        if malicious is not None:
+            row["clients_malicious"] = int(malicious.is_malicious(clients).sum())
         row["round_seconds"] = time.perf_counter() - start
         stop = False
         if accountant is not None:
@@ -197,6 +315,19 @@ def run_rounds(
         history.append({"round": round_num, **row})
         if writer is not None:
             writer.write_round(round_num, row)
+        if checkpoint is not None and checkpoint.should_save(
+            round_num, last=stop or round_num == schedule.rounds
+        ):
+            checkpoint.save(
+                checkpoint_lib.RoundCheckpoint(
+                    round_num=round_num,
+                    state=state,
+                    rng_state=rng.bit_generator.state,
+                    accountant_state=None
+                    if accountant is None
+                    else accountant.get_state(),
+                )
+            )
         if progress is not None:
             shown = {k: v for k, v in row.items() if k in ("train_loss", "test_rmse")}
             progress.update(

@@ -3,7 +3,8 @@
 Layout of ``<root_output_dir>/<experiment_name>/``::
 
     hparams.json      the configuration
-    metrics.csv       one row per round (``round`` first), flushed each round
+    metrics.csv       one row per round (``round`` first), flushed each round;
+                      a resumed run keeps the rows up to its checkpoint
     tensorboard/      event files with the same scalars
     results.json      final metrics, written atomically at the end
 """
@@ -41,6 +42,40 @@ def _jsonable(value):
     return value
 
 
+def read_rows(
+    path: os.PathLike | str, *, last_round: int | None = None
+) -> list[dict[str, float]]:
+    """The rows of a ``metrics.csv``: ``round`` as int, other values as floats.
+
+    Blank cells are left out of a row. A missing file has no rows.
+
+    Args:
+      path: the CSV file.
+      last_round: keep only rows with ``round <= last_round``.
+    """
+    return [_parse(raw) for raw in _read_cells(path, last_round)]
+
+
+def _parse(raw: Mapping[str, str]) -> dict[str, float]:
+    row: dict[str, float] = {"round": int(raw["round"])}
+    for key, value in raw.items():
+        if key != "round" and value not in ("", None):
+            row[key] = float(value)
+    return row
+
+
+def _read_cells(path, last_round: int | None) -> list[dict[str, str]]:
+    path = pathlib.Path(path)
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [
+            raw
+            for raw in csv.DictReader(f)
+            if last_round is None or int(raw["round"]) <= last_round
+        ]
+
+
 class MetricsWriter:
     """Appends per-round metrics to ``metrics.csv`` and TensorBoard.
 
@@ -49,17 +84,36 @@ class MetricsWriter:
       fieldnames: CSV columns after ``round``; metrics outside them are
         rejected so the file keeps one schema. Missing values are left blank
         (e.g. test metrics on rounds without evaluation).
+      resume_after: for a run resumed from the checkpoint of this round: the
+        rows of rounds up to it are kept (see `previous_rows`) and later rows,
+        written after that checkpoint and about to be run again, are dropped,
+        so the file ends up with exactly one row per round. None (or 0)
+        starts a new file.
     """
 
-    def __init__(self, output_dir: os.PathLike | str, fieldnames: Sequence[str]):
+    def __init__(
+        self,
+        output_dir: os.PathLike | str,
+        fieldnames: Sequence[str],
+        *,
+        resume_after: int | None = None,
+    ):
         self.output_dir = pathlib.Path(output_dir)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self._fieldnames = ["round", *fieldnames]
         self._csv_path = self.output_dir / "metrics.csv"
-        self._file = open(self._csv_path, "w", newline="")  # noqa: SIM115
+        kept = _read_cells(self._csv_path, resume_after) if resume_after else []
+        self.previous_rows = [_parse(raw) for raw in kept]
+        tmp = self._csv_path.with_suffix(".csv.tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(
+                f, fieldnames=self._fieldnames, extrasaction="ignore"
+            )
+            writer.writeheader()
+            writer.writerows(kept)
+        os.replace(tmp, self._csv_path)
+        self._file = open(self._csv_path, "a", newline="")  # noqa: SIM115
         self._csv = csv.DictWriter(self._file, fieldnames=self._fieldnames)
-        self._csv.writeheader()
-        self._file.flush()
         self._summary = tf.summary.create_file_writer(
             str(self.output_dir / "tensorboard")
         )

@@ -1,0 +1,110 @@
+r"""Robustness on MovieLens-100K: malicious clients, failing clients, --robust.
+
+Federated Reconstruction with the tuned settings of `quality_ml100k` (50
+single-user clients per round, per-user 20% holdout, seed 0), run clean, with
+10% of the clients malicious (sending NaN updates, or their update scaled
+100x), each without and with `--robust`, and with 30% of the sampled clients
+failing every round. Prints test RMSE next to the clean run's.
+
+  python -m benchmarks.robustness \
+      --output_json=benchmarks/results/robustness.json
+
+Seven runs of `--rounds` rounds: about 10 minutes per 100 rounds each on 2 CPU
+cores (TFF's C++ runtime).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import tempfile
+
+from absl import app
+from absl import flags
+
+import pipelines  # noqa: F401  (quiets TensorFlow's C++ logging)
+from pipelines import common
+from tff_rec.training import config as config_lib
+
+_OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Write the figures here.")
+_ROUNDS = flags.DEFINE_integer("rounds", 100, "Rounds per run.")
+_MALICIOUS_FRACTION = flags.DEFINE_float(
+    "malicious_fraction", 0.1, "Fraction of malicious clients in the attacked runs."
+)
+_DROPOUT_RATE = flags.DEFINE_float(
+    "dropout_rate", 0.3, "Client failure rate of the dropout run."
+)
+_SEED = flags.DEFINE_integer("seed", 0, "Split, sampling, init and attack seed.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Local ML-100K copy.")
+
+# (name, changes to the base configuration).
+RUNS = (
+    ("clean", {}),
+    ("clean, robust", {"robust": True}),
+    ("nan", {"attack": "nan"}),
+    ("nan, robust", {"attack": "nan", "robust": True}),
+    ("scale x100", {"attack": "scale"}),
+    ("scale x100, robust", {"attack": "scale", "robust": True}),
+    ("dropout", {"dropout_rate": None}),
+)
+
+
+def main(argv):
+    del argv
+    common.install_runtime()
+    from tff_rec.training import experiment
+
+    root = tempfile.mkdtemp(prefix="robustness_")
+    base = config_lib.TrainConfig(
+        data_dir=_DATA_DIR.value,
+        seed=_SEED.value,
+        root_output_dir=root,
+        rounds=_ROUNDS.value,
+        eval_every=_ROUNDS.value,
+        clients_per_round=50,
+        client_learning_rate=0.1,
+        server_learning_rate=25.0,
+        reconstruction_epochs=2,
+        baselines=False,
+    )
+    rows = []
+    for index, (name, changes) in enumerate(RUNS):
+        changes = dict(changes)
+        if "attack" in changes:
+            changes["malicious_fraction"] = _MALICIOUS_FRACTION.value
+        if "dropout_rate" in changes:
+            changes["dropout_rate"] = _DROPOUT_RATE.value
+        config = dataclasses.replace(base, experiment_name=f"run_{index}", **changes)
+        results = experiment.run_experiment(config, fresh=True)
+        rows.append(
+            {
+                "run": name,
+                "robust": config.robust,
+                "attack": None if config.attack is None else config.attack.value,
+                "malicious_fraction": config.malicious_fraction,
+                "dropout_rate": config.dropout_rate,
+                "test_rmse": results["test_rmse"],
+                "rounds": results["rounds"],
+                "seconds_per_round": results["seconds_per_round"],
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    clean = rows[0]["test_rmse"]
+    for row in rows:
+        row["vs_clean_percent"] = 100.0 * (row["test_rmse"] - clean) / clean
+    print(f"{'run':<22}{'test RMSE':>11}{'vs clean':>10}{'s/round':>9}")
+    for row in rows:
+        print(
+            f"{row['run']:<22}{row['test_rmse']:>11.4f}"
+            f"{row['vs_clean_percent']:>+9.1f}%{row['seconds_per_round']:>9.2f}"
+        )
+    if _OUTPUT_JSON.value:
+        path = pathlib.Path(_OUTPUT_JSON.value)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(rows, indent=2) + "\n")
+        print(f"Wrote {path}")
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=common.parse_flags)

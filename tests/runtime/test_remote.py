@@ -1,0 +1,210 @@
+"""Remote TFF workers: `pipelines.worker` processes driven over gRPC.
+
+Workers listen on all interfaces; the tests talk to them on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import portpicker
+import pytest
+import tensorflow as tf
+import tensorflow_federated as tff
+
+from tff_rec import errors
+from tff_rec.algorithms import fed_avg
+from tff_rec.algorithms import fed_recon
+from tff_rec.models import matrix_factorization as mf
+from tff_rec.runtime import remote
+
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _start_worker(port: int) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=_REPO)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipelines.worker", f"--port={port}"],
+        cwd=_REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def two_workers():
+    ports = [portpicker.pick_unused_port() for _ in range(2)]
+    processes = [_start_worker(p) for p in ports]
+    try:
+        for process in processes:
+            line = process.stdout.readline()
+            assert "serving on" in line, line
+        yield [f"127.0.0.1:{p}" for p in ports]
+    finally:
+        for process in processes:
+            _stop(process)
+
+
+def _client_datasets(num_clients=6, seed=0):
+    rng = np.random.default_rng(seed)
+    datasets = []
+    for _ in range(num_clients):
+        n = int(rng.integers(4, 9))
+        batch = collections.OrderedDict(
+            x=collections.OrderedDict(
+                user=np.zeros(n, np.int32),
+                item=rng.integers(0, 7, n).astype(np.int32),
+            ),
+            y=rng.integers(1, 6, (n, 1)).astype(np.float32),
+        )
+        datasets.append(tf.data.Dataset.from_tensor_slices(batch).batch(3))
+    return datasets
+
+
+def _train(process, context, rounds=3):
+    with tff.framework.get_context_stack().install(context):
+        state = process.initialize()
+        start = time.perf_counter()
+        for _ in range(rounds):
+            state = process.next(state, _client_datasets()).state
+        seconds = (time.perf_counter() - start) / rounds
+        weights = process.get_model_weights(state)
+    return [np.asarray(w) for w in weights.trainable], seconds
+
+
+def _model_fn(num_users):
+    return lambda: mf.build_matrix_factorization(
+        num_users, 7, embedding_dim=3, global_bias=3.0, seed=1
+    )
+
+
+@pytest.mark.parametrize(
+    "builder",
+    [
+        lambda: fed_recon.build_fed_recon(_model_fn(1)),
+        lambda: fed_avg.build_weighted_fed_avg(_model_fn(1)),
+    ],
+    ids=["fedrecon", "fedavg"],
+)
+def test_two_workers_match_local_runtime(two_workers, builder, capsys):
+    process = builder()
+    local_context = tff.framework.get_context_stack().current
+    local, local_seconds = _train(process, local_context)
+    context = remote.create_remote_execution_context(two_workers)
+    assert isinstance(context, tff.framework.MergeableCompExecutionContext)
+    distributed, remote_seconds = _train(process, context)
+    for a, b in zip(local, distributed, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    with capsys.disabled():
+        print(
+            f"\n  seconds per round: local {local_seconds:.3f}, "
+            f"two workers {remote_seconds:.3f}"
+        )
+
+
+def test_one_worker_matches_local_runtime(two_workers):
+    process = fed_recon.build_fed_recon(_model_fn(1))
+    local, _ = _train(process, tff.framework.get_context_stack().current)
+    context = remote.create_remote_execution_context(two_workers[:1])
+    assert isinstance(context, tff.framework.SyncExecutionContext)
+    single, _ = _train(process, context)
+    for a, b in zip(local, single, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "addresses, message",
+    [
+        ("", "host:port"),
+        ("localhost", "not host:port"),
+        ("localhost:0", "outside"),
+        ("localhost:99999", "outside"),
+        ("a:1,a:1", "repeated"),
+    ],
+)
+def test_bad_addresses_are_user_errors(addresses, message):
+    with pytest.raises(errors.UserInputError, match=message):
+        remote.parse_addresses(addresses)
+
+
+def test_unreachable_worker_is_a_user_error():
+    port = portpicker.pick_unused_port()
+    with pytest.raises(errors.UserInputError, match="no TFF worker answered"):
+        remote.create_remote_execution_context(
+            [f"127.0.0.1:{port}"], connect_timeout=1.0
+        )
+
+
+def test_worker_pipeline_rejects_bad_port():
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.worker", "--port=70000"],
+        cwd=_REPO,
+        env=dict(os.environ, PYTHONPATH=_REPO),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "outside 1..65535" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_train_pipeline_runs_on_workers_and_matches_local(two_workers, tmp_path):
+    from tests import synthetic
+    from tests.pipelines import cli
+
+    data = synthetic.write_csv(tmp_path / "ratings.csv", num_users=16)
+    common = [
+        "--dataset=csv",
+        f"--data_dir={data}",
+        f"--root_output_dir={tmp_path / 'runs'}",
+        "--rounds=2",
+        "--clients_per_round=4",
+        "--embedding_dim=3",
+        "--nobaselines",
+    ]
+    local = cli.run_pipeline("train", *common, "--experiment_name=local")
+    assert local.returncode == 0, local.stderr[-3000:]
+    distributed = cli.run_pipeline(
+        "train",
+        *common,
+        "--experiment_name=workers",
+        f"--workers={','.join(two_workers)}",
+    )
+    assert distributed.returncode == 0, distributed.stderr[-3000:]
+    a = np.load(tmp_path / "runs" / "local" / "final_weights.npz")
+    b = np.load(tmp_path / "runs" / "workers" / "final_weights.npz")
+    assert sorted(a.files) == sorted(b.files)
+    for name in a.files:
+        np.testing.assert_allclose(a[name], b[name], atol=1e-5)
+
+
+def test_train_pipeline_unreachable_worker_exits_2(tmp_path):
+    from tests.pipelines import cli
+
+    port = portpicker.pick_unused_port()
+    result = cli.run_pipeline(
+        "train", "--rounds=1", f"--workers=127.0.0.1:{port}", timeout=300
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "no TFF worker answered" in result.stderr
+    assert "Traceback" not in result.stderr
