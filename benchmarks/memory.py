@@ -86,6 +86,9 @@ def main(argv):
         seed=_SEED.value,
         rounds=_ROUNDS.value,
         clients_per_round=_CLIENTS_PER_ROUND.value,
+        # The default step (25 for 50 clients) restores the sum of sparse
+        # item-row updates from their mean; keep that ratio.
+        server_learning_rate=0.5 * _CLIENTS_PER_ROUND.value,
         baselines=False,
     )
     report_at = {int(r) for r in _REPORT_AT.value if int(r) <= config.rounds}

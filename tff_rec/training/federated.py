@@ -276,8 +276,9 @@ def run_rounds(
             )
         else:
             datasets = [
-                client_data_lib.preprocess(
-                    client_data_lib.client_dataset(data, k),
+                client_data_lib.client_batches(
+                    data,
+                    k,
                     batch_size=schedule.batch_size,
                     epochs=schedule.client_epochs,
                     shuffle_seed=schedule.seed * 1_000_003 + round_num,
