@@ -5,11 +5,16 @@ DP-FedAvg-style aggregation of the item-side updates (user factors never leave
 the clients), delta = 1/N^1.1. For each target epsilon the noise multiplier
 is calibrated so that `--rounds` rounds spend exactly the target (RDP
 accountant); the run without DP uses the same settings with plain
-aggregation. The floor is the non-personalized bias-only model (global mean +
-user bias + item bias) trained centrally.
+aggregation. Server Adam (step 0.03) and embedding dimension 8 by default:
+Adam's per-coordinate step suits item rows that few clients touch. The floor
+is the non-personalized bias-only model (global mean + user bias + item bias)
+trained centrally.
 
-  python -m benchmarks.privacy_utility \
+  python -m benchmarks.privacy_utility --rounds=20 \
       --output_json=benchmarks/results/privacy_utility.json
+
+Five runs of 20 rounds with 100 clients each: about 30-60 minutes on 2 CPU
+cores.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from tff_rec.training import config as config_lib
 
 _OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Write the figures here.")
 _EPSILONS = flags.DEFINE_list("epsilons", ["1", "2", "5", "8"], "Target epsilons.")
-_ROUNDS = flags.DEFINE_integer("rounds", 100, "Rounds per run.")
+_ROUNDS = flags.DEFINE_integer("rounds", 20, "Rounds per run.")
 _CLIENTS_PER_ROUND = flags.DEFINE_integer(
     "clients_per_round", 100, "Expected clients per round (Poisson)."
 )
