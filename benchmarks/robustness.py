@@ -36,6 +36,9 @@ _DROPOUT_RATE = flags.DEFINE_float(
     "dropout_rate", 0.3, "Client failure rate of the dropout run."
 )
 _SEED = flags.DEFINE_integer("seed", 0, "Split, sampling, init and attack seed.")
+_RUN_INDICES = flags.DEFINE_list(
+    "run_indices", None, "Run only these entries of RUNS (0-based); default all."
+)
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Local ML-100K copy.")
 
 # (name, changes to the base configuration).
@@ -69,7 +72,13 @@ def main(argv):
         baselines=False,
     )
     rows = []
-    for index, (name, changes) in enumerate(RUNS):
+    chosen = (
+        range(len(RUNS))
+        if _RUN_INDICES.value is None
+        else sorted({int(i) for i in _RUN_INDICES.value})
+    )
+    for index in chosen:
+        name, changes = RUNS[index]
         changes = dict(changes)
         if "attack" in changes:
             changes["malicious_fraction"] = _MALICIOUS_FRACTION.value
@@ -90,14 +99,17 @@ def main(argv):
             }
         )
         print(json.dumps(rows[-1]), flush=True)
-    clean = rows[0]["test_rmse"]
-    for row in rows:
-        row["vs_clean_percent"] = 100.0 * (row["test_rmse"] - clean) / clean
+    clean = next((r["test_rmse"] for r in rows if r["run"] == "clean"), None)
     print(f"{'run':<22}{'test RMSE':>11}{'vs clean':>10}{'s/round':>9}")
     for row in rows:
+        if clean is not None:
+            row["vs_clean_percent"] = 100.0 * (row["test_rmse"] - clean) / clean
+        versus = (
+            f"{row['vs_clean_percent']:>+9.1f}%" if clean is not None else f"{'-':>10}"
+        )
         print(
             f"{row['run']:<22}{row['test_rmse']:>11.4f}"
-            f"{row['vs_clean_percent']:>+9.1f}%{row['seconds_per_round']:>9.2f}"
+            f"{versus}{row['seconds_per_round']:>9.2f}"
         )
     if _OUTPUT_JSON.value:
         path = pathlib.Path(_OUTPUT_JSON.value)

@@ -40,6 +40,30 @@ class RatingEvaluationTest(tf.test.TestCase):
         metrics = rating_eval.evaluate_global_model(weights, test)
         self.assertAllClose(metrics.rmse, np.sqrt((0.25 + 0.5625) / 2))
 
+    def test_diverged_model_scores_nan_instead_of_failing(self):
+        weights = rating_eval.MatrixFactorizationWeights(
+            item_embedding=np.array([[np.inf], [np.nan]], np.float32),
+            item_bias=np.zeros(2, np.float32),
+            global_bias=3.0,
+        )
+        history = _table([0, 0], [0, 1], [4.0, 2.0], 1, 2)
+        test = _table([0], [1], [3.0], 1, 2)
+        metrics = rating_eval.evaluate_reconstruction(weights, history, test, l2=0.1)
+        self.assertTrue(np.isnan(metrics.rmse))
+        self.assertTrue(np.isnan(metrics.mae))
+        self.assertEqual(metrics.num_examples, 1)
+
+    def test_overflowing_model_scores_nan_instead_of_failing(self):
+        weights = rating_eval.MatrixFactorizationWeights(
+            item_embedding=np.full((2, 2), 1e38, np.float32),
+            item_bias=np.zeros(2, np.float32),
+            global_bias=3.0,
+        )
+        history = _table([0, 0], [0, 1], [4.0, 2.0], 1, 2)
+        test = _table([0], [1], [3.0], 1, 2)
+        metrics = rating_eval.evaluate_reconstruction(weights, history, test, l2=0.1)
+        self.assertFalse(np.isfinite(metrics.rmse))
+
     def test_reconstruction_recovers_exact_user_factors(self):
         # Items with known factors; the user's ratings are generated exactly
         # by p = [2, -1], b_u = 0.5, so a tiny ridge recovers them.

@@ -17,6 +17,7 @@ import dataclasses
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from tff_rec.data import interactions as interactions_lib
 from tff_rec.models import matrix_factorization as mf
@@ -154,6 +155,27 @@ def evaluate_reconstruction(
     l2: float,
     bias_l2: float = 0.0,
 ) -> RatingMetrics:
-    """Reconstructs users from `history`, then scores them on `test`."""
-    reconstructed = reconstruct_users(weights, history, l2=l2, bias_l2=bias_l2)
+    """Reconstructs users from `history`, then scores them on `test`.
+
+    A diverged model (item tables with NaN or infinite values, or so large
+    that the users' normal equations overflow) scores NaN, with a warning,
+    instead of failing in the reconstruction.
+    """
+    nan = RatingMetrics(rmse=float("nan"), mae=float("nan"), num_examples=len(test))
+    item_tables = (weights.item_embedding, weights.item_bias, weights.global_bias)
+    if not all(np.all(np.isfinite(t)) for t in item_tables):
+        logging.warning(
+            "The model's item tables are not finite (training diverged); "
+            "test metrics are NaN."
+        )
+        return nan
+    with np.errstate(over="ignore", invalid="ignore"):
+        try:
+            reconstructed = reconstruct_users(weights, history, l2=l2, bias_l2=bias_l2)
+        except np.linalg.LinAlgError:
+            logging.warning(
+                "The users' reconstruction failed on this model (training "
+                "diverged); test metrics are NaN."
+            )
+            return nan
     return evaluate_global_model(reconstructed, test)
