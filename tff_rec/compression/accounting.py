@@ -27,6 +27,8 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from tff_rec import metrics as metrics_lib
+
 BYTE_KEYS = ("bytes_up", "bytes_down", "dense_bytes_up", "dense_bytes_down")
 DENSE_BYTES_PER_ELEMENT = 4  # float32
 BYTES_DTYPE = tf.int64
@@ -48,19 +50,6 @@ def dense_bytes(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
     return total
 
 
-def _flatten(metrics: Mapping, prefix: str = "") -> dict[str, float]:
-    flat = {}
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{name}/"))
-        else:
-            array = np.asarray(value)
-            if array.size == 1 and np.issubdtype(array.dtype, np.number):
-                flat[name] = float(array)
-    return flat
-
-
 def byte_metrics(round_metrics: Mapping) -> dict[str, float]:
     """The byte counts of a round, if its processes report them.
 
@@ -73,7 +62,7 @@ def byte_metrics(round_metrics: Mapping) -> dict[str, float]:
       report of each, should several layers report one).
     """
     found: dict[str, tuple[int, float]] = {}
-    for name, value in _flatten(round_metrics).items():
+    for name, value in metrics_lib.flatten_metrics(round_metrics).items():
         parts = name.split("/")
         if parts[-1] in BYTE_KEYS:
             depth = len(parts)

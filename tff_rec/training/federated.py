@@ -19,6 +19,7 @@ import tensorflow_federated as tff
 from tff_rec import errors
 from tff_rec.compression import accounting as byte_accounting
 from tff_rec.data import client_data as client_data_lib
+from tff_rec.metrics import flatten_metrics
 from tff_rec.privacy import accounting
 from tff_rec.training import attacks
 from tff_rec.training import checkpoint as checkpoint_lib
@@ -113,20 +114,6 @@ def drop_out(
         return np.zeros(len(clients), dtype=bool)
     rng = np.random.default_rng([seed, _DROPOUT_STREAM, round_num])
     return rng.random(len(clients)) < rate
-
-
-def flatten_metrics(metrics: Mapping, prefix: str = "") -> dict[str, float]:
-    """Flattens TFF's nested round metrics to ``a/b/c`` keys with floats."""
-    flat = {}
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten_metrics(value, f"{name}/"))
-        else:
-            array = np.asarray(value)
-            if array.size == 1 and np.issubdtype(array.dtype, np.number):
-                flat[name] = float(array)
-    return flat
 
 
 TRAIN_METRICS = ("loss", "rmse", "mae")
