@@ -72,7 +72,7 @@ DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 5.0
 
 # Same gRPC options as TFF's own local context.
 _GRPC_MAX_MESSAGE_LENGTH_BYTES = 2 * 1000 * 1000 * 1000
-_GRPC_CHANNEL_OPTIONS = (
+GRPC_CHANNEL_OPTIONS = (
     ("grpc.max_message_length", _GRPC_MAX_MESSAGE_LENGTH_BYTES),
     ("grpc.max_receive_message_length", _GRPC_MAX_MESSAGE_LENGTH_BYTES),
     ("grpc.max_send_message_length", _GRPC_MAX_MESSAGE_LENGTH_BYTES),
@@ -164,6 +164,24 @@ def start_worker(
     )
 
 
+def native_compiler(simulate_secure_aggregation: bool = False):
+    """TFF's native compiler, after replacing secure intrinsics if asked.
+
+    Args:
+      simulate_secure_aggregation: replace each secure intrinsic by its
+        insecure body with the same bounds and modular arithmetic, as TFF's
+        test backend does (TFF's C++ runtime cannot execute them).
+    """
+    if not simulate_secure_aggregation:
+        return tff.backends.native.desugar_and_transform_to_native
+
+    def compile_secure(comp):
+        comp = tff.backends.test.replace_secure_intrinsics_with_bodies(comp)
+        return tff.backends.native.desugar_and_transform_to_native(comp)
+
+    return compile_secure
+
+
 def create_local_cpp_execution_context(
     *,
     default_num_clients: int | None = None,
@@ -244,17 +262,11 @@ def create_local_cpp_execution_context(
         executor.set_cardinalities(cardinalities)
         return executor
 
-    def compile_secure(comp):
-        comp = tff.backends.test.replace_secure_intrinsics_with_bodies(comp)
-        return tff.backends.native.desugar_and_transform_to_native(comp)
-
     return tff.framework.SyncExecutionContext(
         executor_fn=tff.framework.ResourceManagingExecutorFactory(
             executor_stack_fn=executor_stack_fn
         ),
-        compiler_fn=compile_secure
-        if simulate_secure_aggregation
-        else tff.backends.native.desugar_and_transform_to_native,
+        compiler_fn=native_compiler(simulate_secure_aggregation),
         transform_args=tff.tensorflow.transform_args,
         transform_result=tff.tensorflow.transform_result,
     )
@@ -370,7 +382,7 @@ class _WorkerService:
         self._process = _spawn(args, self._log_path)
         logging.info("Started TFF worker %d on port %d.", self._process.pid, port)
         self._channel = grpc.insecure_channel(
-            f"localhost:{port}", options=_GRPC_CHANNEL_OPTIONS
+            f"localhost:{port}", options=GRPC_CHANNEL_OPTIONS
         )
         self._stub = tff.framework.RemoteExecutorGrpcStub(self._channel)
         self._ready = False

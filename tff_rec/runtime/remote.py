@@ -31,14 +31,8 @@ import grpc
 import tensorflow_federated as tff
 
 from tff_rec import errors
+from tff_rec.runtime import local_cpp
 
-# Same limits as TFF's own local context: client datasets travel in messages.
-_GRPC_MAX_MESSAGE_LENGTH_BYTES = 2 * 1000 * 1000 * 1000
-_GRPC_CHANNEL_OPTIONS = (
-    ("grpc.max_message_length", _GRPC_MAX_MESSAGE_LENGTH_BYTES),
-    ("grpc.max_receive_message_length", _GRPC_MAX_MESSAGE_LENGTH_BYTES),
-    ("grpc.max_send_message_length", _GRPC_MAX_MESSAGE_LENGTH_BYTES),
-)
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 30.0
 _ADDRESS = re.compile(r"^(?P<host>[^\s:]+|\[[0-9a-fA-F:]+\]):(?P<port>\d{1,5})$")
 
@@ -72,7 +66,7 @@ def parse_addresses(addresses: str | Sequence[str]) -> list[str]:
 
 
 def _stub(address: str, connect_timeout: float) -> tff.framework.RemoteExecutorGrpcStub:
-    channel = grpc.insecure_channel(address, options=_GRPC_CHANNEL_OPTIONS)
+    channel = grpc.insecure_channel(address, options=local_cpp.GRPC_CHANNEL_OPTIONS)
     try:
         grpc.channel_ready_future(channel).result(timeout=connect_timeout)
     except grpc.FutureTimeoutError:
@@ -100,17 +94,6 @@ def _executor_factory(
     )
 
 
-def _native_compiler(simulate_secure_aggregation: bool):
-    if not simulate_secure_aggregation:
-        return tff.backends.native.desugar_and_transform_to_native
-
-    def compile_secure(comp):
-        comp = tff.backends.test.replace_secure_intrinsics_with_bodies(comp)
-        return tff.backends.native.desugar_and_transform_to_native(comp)
-
-    return compile_secure
-
-
 def create_remote_execution_context(
     addresses: str | Sequence[str],
     *,
@@ -136,7 +119,7 @@ def create_remote_execution_context(
     """
     addresses = parse_addresses(addresses)
     stubs = [_stub(a, connect_timeout) for a in addresses]
-    compiler = _native_compiler(simulate_secure_aggregation)
+    compiler = local_cpp.native_compiler(simulate_secure_aggregation)
     if len(stubs) == 1:
         return tff.framework.SyncExecutionContext(
             executor_fn=_executor_factory(stubs[0], default_num_clients),
