@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import pathlib
 import tempfile
 
 from absl import app
@@ -29,6 +28,7 @@ import pipelines  # noqa: F401  (quiets TensorFlow's C++ logging)
 from pipelines import common
 from tff_rec import errors
 from tff_rec.training import config as config_lib
+from tff_rec.training import metrics_writer as metrics_writer_lib
 
 _UPLOADS = {
     "dense": {},
@@ -160,10 +160,8 @@ def main(argv):
             f"{row['broadcast_reduction']:>8.2f}"
         )
     if _OUTPUT_JSON.value:
-        path = pathlib.Path(_OUTPUT_JSON.value)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(rows, indent=2) + "\n")
-        print(f"Wrote {path}")
+        metrics_writer_lib.write_json(_OUTPUT_JSON.value, rows)
+        print(f"Wrote {_OUTPUT_JSON.value}")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ Takes about 15-25 minutes on 2 CPU cores with the default 10 clients per round.
 
 from __future__ import annotations
 
-import json
-import pathlib
 import time
 
 import psutil
@@ -24,6 +22,7 @@ from absl import flags
 import pipelines  # noqa: F401  (quiets TensorFlow's C++ logging)
 from pipelines import common
 from tff_rec.training import config as config_lib
+from tff_rec.training import metrics_writer as metrics_writer_lib
 
 _OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Write the figures here.")
 _ROUNDS = flags.DEFINE_integer("rounds", 500, "Rounds to run.")
@@ -118,10 +117,8 @@ def main(argv):
                 f"{config.rounds}: {100 * growth:+.1f}%"
             )
     if _OUTPUT_JSON.value:
-        path = pathlib.Path(_OUTPUT_JSON.value)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(summary, indent=2) + "\n")
-        print(f"Wrote {path}")
+        metrics_writer_lib.write_json(_OUTPUT_JSON.value, summary)
+        print(f"Wrote {_OUTPUT_JSON.value}")
 
 
 if __name__ == "__main__":

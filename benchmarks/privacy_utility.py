@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import pathlib
 import tempfile
 
 import numpy as np
@@ -30,6 +29,7 @@ from absl import flags
 
 from pipelines import common
 from tff_rec.training import config as config_lib
+from tff_rec.training import metrics_writer as metrics_writer_lib
 
 _OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Write the figures here.")
 _EPSILONS = flags.DEFINE_list("epsilons", ["1", "2", "5", "8"], "Target epsilons.")
@@ -119,10 +119,8 @@ def main(argv):
         print(f"{eps:>10}{delta:>11}{noise:>8}{row['test_rmse']:>11.4f}")
     print(f"{'bias-only floor':>29}{floor:>11.4f}")
     if _OUTPUT_JSON.value:
-        path = pathlib.Path(_OUTPUT_JSON.value)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(rows, indent=2) + "\n")
-        print(f"Wrote {path}")
+        metrics_writer_lib.write_json(_OUTPUT_JSON.value, rows)
+        print(f"Wrote {_OUTPUT_JSON.value}")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,6 @@ Takes about 30-40 minutes on 2 CPU cores (TFF's C++ runtime).
 from __future__ import annotations
 
 import dataclasses
-import json
-import pathlib
 import tempfile
 
 from absl import app
@@ -22,6 +20,7 @@ from absl import flags
 import pipelines  # noqa: F401  (quiets TensorFlow's C++ logging)
 from pipelines import common
 from tff_rec.training import config as config_lib
+from tff_rec.training import metrics_writer as metrics_writer_lib
 
 _OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Write the figures here.")
 _RECON_ROUNDS = flags.DEFINE_integer("fedrecon_rounds", 150, "Reconstruction rounds.")
@@ -104,10 +103,8 @@ def main(argv):
             f"{figures['client_updates_per_second'][name]:>11.1f}"
         )
     if _OUTPUT_JSON.value:
-        path = pathlib.Path(_OUTPUT_JSON.value)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(figures, indent=2) + "\n")
-        print(f"Wrote {path}")
+        metrics_writer_lib.write_json(_OUTPUT_JSON.value, figures)
+        print(f"Wrote {_OUTPUT_JSON.value}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import pathlib
 import tempfile
 
 from absl import app
@@ -26,6 +25,7 @@ from absl import flags
 import pipelines  # noqa: F401  (quiets TensorFlow's C++ logging)
 from pipelines import common
 from tff_rec.training import config as config_lib
+from tff_rec.training import metrics_writer as metrics_writer_lib
 
 _OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Write the figures here.")
 _ROUNDS = flags.DEFINE_integer("rounds", 100, "Rounds per run.")
@@ -112,10 +112,8 @@ def main(argv):
             f"{versus}{row['seconds_per_round']:>9.2f}"
         )
     if _OUTPUT_JSON.value:
-        path = pathlib.Path(_OUTPUT_JSON.value)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(rows, indent=2) + "\n")
-        print(f"Wrote {path}")
+        metrics_writer_lib.write_json(_OUTPUT_JSON.value, rows)
+        print(f"Wrote {_OUTPUT_JSON.value}")
 
 
 if __name__ == "__main__":

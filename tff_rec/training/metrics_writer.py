@@ -22,9 +22,13 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 
-def write_json(path: os.PathLike | str, payload: Mapping[str, object]) -> None:
-    """Writes JSON atomically (temp file + rename): never a half file."""
+def write_json(path: os.PathLike | str, payload: object) -> None:
+    """Writes JSON atomically (temp file + rename): never a half file.
+
+    Creates missing parent folders; non-finite floats are written as null.
+    """
     path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(_jsonable(payload), indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
