@@ -38,6 +38,7 @@ from absl import flags
 from pipelines import common
 from tff_rec import errors
 from tff_rec.training import config as config_lib
+from tff_rec.training import scenarios
 
 _DEFAULTS = config_lib.TrainConfig()
 
@@ -113,6 +114,39 @@ _RECON_EPOCHS = flags.DEFINE_integer(
     "reconstruction_epochs",
     _DEFAULTS.reconstruction_epochs,
     "Reconstruction epochs per round, fedrecon only.",
+)
+_TASK = flags.DEFINE_string(
+    "task",
+    _DEFAULTS.task.value,
+    "rating (predict star ratings) or implicit (rank items from interactions, "
+    "with sampled negatives).",
+)
+_MODEL = flags.DEFINE_string(
+    "model",
+    _DEFAULTS.model.value,
+    "mf (rating or implicit), gmf, mlp, neumf or features (implicit).",
+)
+_LOSS = flags.DEFINE_string(
+    "loss", _DEFAULTS.loss.value, "Implicit loss: bce (pointwise) or bpr (pairwise)."
+)
+_NEGATIVES = flags.DEFINE_integer(
+    "negatives",
+    _DEFAULTS.negatives,
+    "Implicit: negatives sampled per positive from the client's unseen items.",
+)
+_TOP_K = flags.DEFINE_integer(
+    "top_k", _DEFAULTS.top_k, "Implicit: K of HR@K, NDCG@K, Recall@K."
+)
+_EVAL_NEGATIVES = flags.DEFINE_integer(
+    "eval_negatives",
+    _DEFAULTS.eval_negatives,
+    "Implicit: sampled negatives per test item for the sampled_* metrics.",
+)
+_PERSONALIZE_STEPS = flags.DEFINE_integer(
+    "personalize_steps",
+    _DEFAULTS.personalize_steps,
+    "Implicit: after training, each client fine-tunes the model for this many "
+    "steps and is scored on its own test data (0: no personalization).",
 )
 _EMBEDDING_DIM = flags.DEFINE_integer(
     "embedding_dim", _DEFAULTS.embedding_dim, "Embedding size."
@@ -259,60 +293,88 @@ _EXPERIMENT_NAME = flags.DEFINE_string(
 )
 
 
+_SCENARIO = flags.DEFINE_string(
+    "scenario",
+    None,
+    "A preset of the flags above: "
+    + ", ".join(sorted(scenarios.SCENARIOS))
+    + ". Flags given explicitly override it; see --describe_scenario.",
+)
+_DESCRIBE_SCENARIO = flags.DEFINE_bool(
+    "describe_scenario", False, "Print the settings of --scenario and exit."
+)
+
+# TrainConfig field -> its flag.
+_CONFIG_FLAGS = {
+    "dataset": _DATASET,
+    "data_dir": _DATA_DIR,
+    "cache_dir": _CACHE_DIR,
+    "split": _SPLIT,
+    "test_fraction": _TEST_FRACTION,
+    "partition": _PARTITION,
+    "num_clients": _NUM_CLIENTS,
+    "partition_attribute": _ATTRIBUTE,
+    "dirichlet_alpha": _ALPHA,
+    "algorithm": _ALGORITHM,
+    "rounds": _ROUNDS,
+    "clients_per_round": _CLIENTS_PER_ROUND,
+    "client_epochs": _CLIENT_EPOCHS,
+    "batch_size": _BATCH_SIZE,
+    "client_optimizer": _CLIENT_OPTIMIZER,
+    "client_learning_rate": _CLIENT_LR,
+    "server_optimizer": _SERVER_OPTIMIZER,
+    "server_learning_rate": _SERVER_LR,
+    "reconstruction_learning_rate": _RECON_LR,
+    "reconstruction_epochs": _RECON_EPOCHS,
+    "embedding_dim": _EMBEDDING_DIM,
+    "l2": _L2,
+    "bias_l2": _BIAS_L2,
+    "eval_every": _EVAL_EVERY,
+    "aggregator": _AGGREGATOR,
+    "noise_multiplier": _NOISE_MULTIPLIER,
+    "clip": _CLIP,
+    "target_quantile": _TARGET_QUANTILE,
+    "initial_clip": _INITIAL_CLIP,
+    "target_epsilon": _TARGET_EPSILON,
+    "delta": _DELTA,
+    "secure_aggregation": _SECURE,
+    "client_sampling": _CLIENT_SAMPLING,
+    "accountant": _ACCOUNTANT,
+    "quantize_bits": _QUANTIZE_BITS,
+    "broadcast_quantize_bits": _BROADCAST_QUANTIZE_BITS,
+    "topk_fraction": _TOPK_FRACTION,
+    "sparse_item_updates": _SPARSE_ITEM_UPDATES,
+    "decoy_rows": _DECOY_ROWS,
+    "checkpoint_every": _CHECKPOINT_EVERY,
+    "dropout_rate": _DROPOUT_RATE,
+    "min_clients_per_round": _MIN_CLIENTS_PER_ROUND,
+    "robust": _ROBUST,
+    "malicious_fraction": _MALICIOUS_FRACTION,
+    "attack": _ATTACK,
+    "baselines": _BASELINES,
+    "centralized_epochs": _CENTRALIZED_EPOCHS,
+    "centralized_l2": _CENTRALIZED_L2,
+    "seed": _SEED,
+    "root_output_dir": _ROOT_OUTPUT_DIR,
+    "experiment_name": _EXPERIMENT_NAME,
+    "task": _TASK,
+    "model": _MODEL,
+    "loss": _LOSS,
+    "negatives": _NEGATIVES,
+    "top_k": _TOP_K,
+    "eval_negatives": _EVAL_NEGATIVES,
+    "personalize_steps": _PERSONALIZE_STEPS,
+}
+
+
 def config_from_flags() -> config_lib.TrainConfig:
-    return config_lib.TrainConfig(
-        dataset=_DATASET.value,
-        data_dir=_DATA_DIR.value,
-        cache_dir=_CACHE_DIR.value,
-        split=_SPLIT.value,
-        test_fraction=_TEST_FRACTION.value,
-        partition=_PARTITION.value,
-        num_clients=_NUM_CLIENTS.value,
-        partition_attribute=_ATTRIBUTE.value,
-        dirichlet_alpha=_ALPHA.value,
-        algorithm=_ALGORITHM.value,
-        rounds=_ROUNDS.value,
-        clients_per_round=_CLIENTS_PER_ROUND.value,
-        client_epochs=_CLIENT_EPOCHS.value,
-        batch_size=_BATCH_SIZE.value,
-        client_optimizer=_CLIENT_OPTIMIZER.value,
-        client_learning_rate=_CLIENT_LR.value,
-        server_optimizer=_SERVER_OPTIMIZER.value,
-        server_learning_rate=_SERVER_LR.value,
-        reconstruction_learning_rate=_RECON_LR.value,
-        reconstruction_epochs=_RECON_EPOCHS.value,
-        embedding_dim=_EMBEDDING_DIM.value,
-        l2=_L2.value,
-        bias_l2=_BIAS_L2.value,
-        eval_every=_EVAL_EVERY.value,
-        aggregator=_AGGREGATOR.value,
-        noise_multiplier=_NOISE_MULTIPLIER.value,
-        clip=_CLIP.value,
-        target_quantile=_TARGET_QUANTILE.value,
-        initial_clip=_INITIAL_CLIP.value,
-        target_epsilon=_TARGET_EPSILON.value,
-        delta=_DELTA.value,
-        secure_aggregation=_SECURE.value,
-        client_sampling=_CLIENT_SAMPLING.value,
-        accountant=_ACCOUNTANT.value,
-        quantize_bits=_QUANTIZE_BITS.value,
-        broadcast_quantize_bits=_BROADCAST_QUANTIZE_BITS.value,
-        topk_fraction=_TOPK_FRACTION.value,
-        sparse_item_updates=_SPARSE_ITEM_UPDATES.value,
-        decoy_rows=_DECOY_ROWS.value,
-        checkpoint_every=_CHECKPOINT_EVERY.value,
-        dropout_rate=_DROPOUT_RATE.value,
-        min_clients_per_round=_MIN_CLIENTS_PER_ROUND.value,
-        robust=_ROBUST.value,
-        malicious_fraction=_MALICIOUS_FRACTION.value,
-        attack=_ATTACK.value,
-        baselines=_BASELINES.value,
-        centralized_epochs=_CENTRALIZED_EPOCHS.value,
-        centralized_l2=_CENTRALIZED_L2.value,
-        seed=_SEED.value,
-        root_output_dir=_ROOT_OUTPUT_DIR.value,
-        experiment_name=_EXPERIMENT_NAME.value,
-    )
+    """The run's config: the scenario's presets, then the flags given."""
+    explicit = {
+        field: holder.value
+        for field, holder in _CONFIG_FLAGS.items()
+        if not flags.FLAGS[holder.name].using_default_value
+    }
+    return scenarios.make_config(_SCENARIO.value, explicit)
 
 
 _WORKERS = flags.DEFINE_string(
@@ -327,10 +389,21 @@ _WORKERS = flags.DEFINE_string(
 def main(argv):
     del argv
     with common.user_errors_exit():
+        if _DESCRIBE_SCENARIO.value:
+            if _SCENARIO.value is None:
+                raise errors.UserInputError("--describe_scenario needs --scenario")
+            print(scenarios.describe(_SCENARIO.value), flush=True)
+            return
         config = config_from_flags()
         if _EXPORT_DIR.value and config.algorithm is config_lib.Algorithm.LOCAL_ONLY:
             raise errors.UserInputError(
                 "--export_dir: local_only training has no single model to export"
+            )
+        if _EXPORT_DIR.value and config.task is not config_lib.Task.RATING:
+            raise errors.UserInputError(
+                "--export_dir: serving export supports task='rating' models; "
+                f"task={config.task.value!r} models are saved as "
+                "final_weights.npz in the run folder"
             )
         common.install_runtime(
             simulate_secure_aggregation=config.secure_aggregation,

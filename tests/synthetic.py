@@ -55,3 +55,58 @@ def write_csv(path: pathlib.Path, **kwargs) -> pathlib.Path:
         for row in zip(users, items, ratings, timestamps, strict=True):
             writer.writerow([f"u{row[0]}", f"i{row[1]}", f"{row[2]:.0f}", row[3]])
     return path
+
+
+_GENRES = ("unknown", "Action", "Comedy", "Drama", "Romance")
+_OCCUPATIONS = ("engineer", "student", "writer", "other")
+
+
+def write_ml100k(
+    directory: pathlib.Path,
+    *,
+    num_users: int = 40,
+    num_items: int = 30,
+    per_user: int = 10,
+    seed: int = 0,
+) -> pathlib.Path:
+    """Writes GroupLens ML-100K files (u.data, u.user, u.item, u.genre).
+
+    Users get ages, genders, occupations and zip codes whose first digits
+    cover 0-9 (plus a non-digit one), items get genres and release years, so
+    every feature and the zip-prefix partition have several values.
+    """
+    rng = np.random.default_rng(seed)
+    users, items, ratings, timestamps = make_ratings(
+        num_users=num_users, num_items=num_items, per_user=per_user, seed=seed
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "u.data").write_text(
+        "".join(
+            f"{u + 1}\t{i + 1}\t{r:.0f}\t{t}\n"
+            for u, i, r, t in zip(users, items, ratings, timestamps, strict=True)
+        )
+    )
+    user_lines = []
+    for u in range(num_users):
+        zip_code = "T8H1N" if u % 11 == 10 else f"{u % 11}{rng.integers(1000, 9999)}"
+        user_lines.append(
+            f"{u + 1}|{rng.integers(15, 70)}|{'MF'[u % 2]}|"
+            f"{_OCCUPATIONS[u % len(_OCCUPATIONS)]}|{zip_code}\n"
+        )
+    (directory / "u.user").write_text("".join(user_lines))
+    item_lines = []
+    for i in range(num_items):
+        flags = ["0"] * len(_GENRES)
+        for g in rng.choice(len(_GENRES), size=2, replace=False):
+            flags[g] = "1"
+        year = 1950 + int(rng.integers(0, 48))
+        item_lines.append(
+            f"{i + 1}|Movie {i + 1} ({year})|01-Jan-{year}||http://x|"
+            + "|".join(flags)
+            + "\n"
+        )
+    (directory / "u.item").write_text("".join(item_lines))
+    (directory / "u.genre").write_text(
+        "".join(f"{g}|{k}\n" for k, g in enumerate(_GENRES)) + "\n"
+    )
+    return directory

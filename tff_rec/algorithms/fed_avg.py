@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import tensorflow as tf
 import tensorflow_federated as tff
 
 from tff_rec.compression import broadcast
@@ -24,21 +25,37 @@ DEFAULT_CLIENT_LEARNING_RATE = 0.05
 DEFAULT_SERVER_LEARNING_RATE = 1.0
 
 ModelFn = Callable[[], mf.RecommenderModel]
+LossFn = Callable[[], tf.keras.losses.Loss]
+MetricsFn = Callable[[], list[tf.keras.metrics.Metric]]
 Distributor = (
     tff.learning.templates.DistributionProcess | broadcast.BroadcastFactory | None
 )
 
 
-def tff_model_fn(model_fn: ModelFn) -> Callable[[], tff.learning.models.VariableModel]:
-    """Wraps a `RecommenderModel` factory as a TFF model factory."""
+def tff_model_fn(
+    model_fn: ModelFn,
+    loss_fn: LossFn | None = None,
+    metrics_fn: MetricsFn | None = None,
+) -> Callable[[], tff.learning.models.VariableModel]:
+    """Wraps a `RecommenderModel` factory as a TFF model factory.
+
+    Args:
+      model_fn: no-arg callable returning a fresh `RecommenderModel`.
+      loss_fn: no-arg callable returning the task's loss; None means
+        `tff_rec.tasks.rating.loss_fn`.
+      metrics_fn: no-arg callable returning the task's metrics; None means
+        `tff_rec.tasks.rating.metrics_fn`.
+    """
+    loss_fn = rating.loss_fn if loss_fn is None else loss_fn
+    metrics_fn = rating.metrics_fn if metrics_fn is None else metrics_fn
 
     def build():
         model = model_fn()
         return tff.learning.models.from_keras_model(
             model.keras_model,
-            loss=rating.loss_fn(),
+            loss=loss_fn(),
             input_spec=model.input_spec,
-            metrics=rating.metrics_fn(),
+            metrics=metrics_fn(),
         )
 
     return build
@@ -72,6 +89,8 @@ def build_weighted_fed_avg(
     server_optimizer: tff.learning.optimizers.Optimizer | None = None,
     model_aggregator: tff.aggregators.WeightedAggregationFactory | None = None,
     model_distributor: Distributor = None,
+    loss_fn: LossFn | None = None,
+    metrics_fn: MetricsFn | None = None,
 ) -> tff.learning.templates.LearningProcess:
     """Builds FedAvg with clients weighted by their number of examples.
 
@@ -108,7 +127,7 @@ def build_weighted_fed_avg(
             "build_unweighted_fed_avg with it."
         )
     return tff.learning.algorithms.build_weighted_fed_avg(
-        tff_model_fn(model_fn),
+        tff_model_fn(model_fn, loss_fn, metrics_fn),
         client_optimizer_fn=client_optimizer,
         server_optimizer_fn=server_optimizer,
         client_weighting=tff.learning.ClientWeighting.NUM_EXAMPLES,
@@ -124,6 +143,8 @@ def build_unweighted_fed_avg(
     server_optimizer: tff.learning.optimizers.Optimizer | None = None,
     model_aggregator: tff.aggregators.UnweightedAggregationFactory | None = None,
     model_distributor: Distributor = None,
+    loss_fn: LossFn | None = None,
+    metrics_fn: MetricsFn | None = None,
 ) -> tff.learning.templates.LearningProcess:
     """Builds FedAvg with every client weighted equally.
 
@@ -136,6 +157,7 @@ def build_unweighted_fed_avg(
         unweighted mean.
       model_distributor: as for `build_weighted_fed_avg`; None means TFF's
         plain broadcast.
+      loss_fn, metrics_fn: as for `build_weighted_fed_avg`.
 
     Returns:
       A `tff.learning.templates.LearningProcess`.
@@ -144,7 +166,7 @@ def build_unweighted_fed_avg(
         client_optimizer, server_optimizer
     )
     return tff.learning.algorithms.build_unweighted_fed_avg(
-        tff_model_fn(model_fn),
+        tff_model_fn(model_fn, loss_fn, metrics_fn),
         client_optimizer_fn=client_optimizer,
         server_optimizer_fn=server_optimizer,
         model_aggregator=model_aggregator,

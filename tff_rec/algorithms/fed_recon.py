@@ -48,6 +48,8 @@ def build_fed_recon(
     weighted: bool = True,
     model_aggregator: tff.aggregators.AggregationFactory | None = None,
     model_distributor: fed_avg.Distributor = None,
+    loss_fn: fed_avg.LossFn | None = None,
+    metrics_fn: fed_avg.MetricsFn | None = None,
 ) -> tff.learning.templates.LearningProcess:
     """Builds Federated Reconstruction over a `RecommenderModel`.
 
@@ -74,6 +76,11 @@ def build_fed_recon(
       model_distributor: sends the global (item-side) weights to the clients:
         a `DistributionProcess` or a `tff_rec.compression.BroadcastFactory`
         built for the global weights; None means TFF's plain broadcast.
+      loss_fn: no-arg callable returning the task's loss (also used to
+        reconstruct the local variables); None means rating prediction
+        (`tff_rec.tasks.rating.loss_fn`).
+      metrics_fn: no-arg callable returning the task's metrics; None means
+        `tff_rec.tasks.rating.metrics_fn`.
 
     Returns:
       A `tff.learning.templates.LearningProcess`.
@@ -119,8 +126,8 @@ def build_fed_recon(
         )
     return tff.learning.algorithms.build_fed_recon(
         reconstruction_model_fn(model_fn),
-        loss_fn=rating.loss_fn,
-        metrics_fn=rating.metrics_fn,
+        loss_fn=rating.loss_fn if loss_fn is None else loss_fn,
+        metrics_fn=rating.metrics_fn if metrics_fn is None else metrics_fn,
         client_optimizer_fn=client_optimizer,
         server_optimizer_fn=server_optimizer,
         reconstruction_optimizer_fn=reconstruction_optimizer,

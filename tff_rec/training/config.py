@@ -12,8 +12,10 @@ from tff_rec.compression import aggregation as compression_aggregation
 from tff_rec.compression import codec as compression_codec
 from tff_rec.compression import quantization
 from tff_rec.data import loaders
+from tff_rec.data import negatives as negatives_lib
 from tff_rec.data import partition as partition_lib
 from tff_rec.data import splits
+from tff_rec.tasks import implicit
 from tff_rec.training import attacks
 
 
@@ -31,6 +33,23 @@ class Algorithm(enum.Enum):
             Algorithm.FEDAVG_UNWEIGHTED,
             Algorithm.FEDRECON,
         )
+
+
+class Task(enum.Enum):
+    """What is learnt: star ratings, or which items a user interacts with."""
+
+    RATING = "rating"
+    IMPLICIT = "implicit"
+
+
+class ModelType(enum.Enum):
+    """The Keras recommender (see `tff_rec.models`)."""
+
+    MF = "mf"
+    GMF = "gmf"
+    MLP = "mlp"
+    NEUMF = "neumf"
+    FEATURES = "features"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +72,14 @@ class TrainConfig:
     num_clients: int | None = None
     partition_attribute: str = "zip_prefix"
     dirichlet_alpha: float = 0.5
-    # Model.
+    # Task and model.
+    task: Task = Task.RATING
+    model: ModelType = ModelType.MF
+    loss: implicit.LossType = implicit.LossType.BCE
+    negatives: int = negatives_lib.DEFAULT_NEGATIVES
+    top_k: int = 10
+    eval_negatives: int = 99
+    personalize_steps: int = 0
     embedding_dim: int = 32
     l2: float = 0.05
     bias_l2: float = 0.001
@@ -103,11 +129,15 @@ class TrainConfig:
     centralized_batch_size: int = 512
     centralized_learning_rate: float = 0.002
     # Bookkeeping.
+    scenario: str | None = None
     seed: int = 0
     root_output_dir: str = "runs"
     experiment_name: str = "ml100k_fedrecon"
 
     def __post_init__(self):
+        _coerce_enum(self, "task", Task)
+        _coerce_enum(self, "model", ModelType)
+        _coerce_enum(self, "loss", implicit.LossType)
         _coerce_enum(self, "split", splits.SplitType)
         _coerce_enum(self, "partition", partition_lib.PartitionType)
         _coerce_enum(self, "algorithm", Algorithm)
@@ -132,6 +162,9 @@ class TrainConfig:
             "centralized_epochs",
             "centralized_batch_size",
             "checkpoint_every",
+            "negatives",
+            "top_k",
+            "eval_negatives",
         )
         for name in positive_ints:
             if getattr(self, name) < 1:
@@ -166,6 +199,7 @@ class TrainConfig:
             raise errors.UserInputError(
                 f"dirichlet_alpha must be > 0, got {self.dirichlet_alpha}"
             )
+        self._check_task()
         self._check_privacy()
         self._check_communication()
         self._check_reliability()
@@ -223,6 +257,41 @@ class TrainConfig:
         if self.noise_multiplier is not None and self.noise_multiplier < 0:
             raise errors.UserInputError(
                 f"noise_multiplier must be >= 0, got {self.noise_multiplier}"
+            )
+
+    def _check_task(self):
+        if self.task is Task.RATING:
+            if self.model is not ModelType.MF:
+                raise errors.UserInputError(
+                    f"model={self.model.value!r} predicts interactions (a click "
+                    "logit), not ratings: use it with task='implicit', or "
+                    "model='mf' for task='rating'"
+                )
+            given = [
+                name
+                for name, unset in (
+                    ("loss", implicit.LossType.BCE),
+                    ("personalize_steps", 0),
+                )
+                if getattr(self, name) != unset
+            ]
+            if given:
+                raise errors.UserInputError(
+                    f"{', '.join(given)} only apply to task='implicit'"
+                )
+        if self.personalize_steps < 0:
+            raise errors.UserInputError(
+                f"personalize_steps must be >= 0, got {self.personalize_steps}"
+            )
+        if self.personalize_steps and self.split is splits.SplitType.HELD_OUT_USERS:
+            raise errors.UserInputError(
+                "personalize_steps fine-tunes on each participant's own data; "
+                "with split='held_out_users' the test users are not participants"
+            )
+        if self.personalize_steps and not self.algorithm.is_federated:
+            raise errors.UserInputError(
+                "personalize_steps fine-tunes a federated model on each client; "
+                f"algorithm={self.algorithm.value!r} is not federated"
             )
 
     def _check_reliability(self):

@@ -30,14 +30,17 @@ from tff_rec.data import loaders
 from tff_rec.data import partition as partition_lib
 from tff_rec.data import splits
 from tff_rec.evaluation import baselines
+from tff_rec.evaluation import ranking as ranking_eval
 from tff_rec.evaluation import rating as rating_eval
 from tff_rec.models import matrix_factorization as mf
 from tff_rec.privacy import accounting
+from tff_rec.tasks import implicit
 from tff_rec.training import attacks
 from tff_rec.training import checkpoint as checkpoint_lib
 from tff_rec.training import config as config_lib
 from tff_rec.training import federated
 from tff_rec.training import metrics_writer as metrics_writer_lib
+from tff_rec.training import ranking
 
 Algorithm = config_lib.Algorithm
 
@@ -60,6 +63,23 @@ ROUND_FIELDS = (
     "aborted",
     "clients_malicious",
 )
+RATING_ONLY_FIELDS = ("train_rmse", "train_mae", "test_rmse", "test_mae")
+IMPLICIT_TRAIN_FIELDS = ("train_auc", "train_accuracy")
+
+
+def round_fields(config: config_lib.TrainConfig) -> tuple[str, ...]:
+    """The ``metrics.csv`` columns of a run of `config`."""
+    if config.task is config_lib.Task.RATING:
+        return ROUND_FIELDS
+    kept = tuple(f for f in ROUND_FIELDS if f not in RATING_ONLY_FIELDS)
+    return (
+        kept[:1]
+        + IMPLICIT_TRAIN_FIELDS
+        + tuple(ranking_eval.metric_names(config.top_k))
+        + kept[1:]
+    )
+
+
 CHECKPOINT_DIR = "checkpoints"
 # Files and folders of a run that `run_experiment(..., fresh=True)` deletes.
 RUN_OUTPUTS = (
@@ -87,6 +107,7 @@ class PreparedData:
     split: splits.Split
     partition: partition_lib.Partition
     federated: client_data_lib.FederatedData
+    ranking: ranking.RankingData | None = None
 
 
 def prepare_data(config: config_lib.TrainConfig) -> PreparedData:
@@ -115,6 +136,11 @@ def prepare_data(config: config_lib.TrainConfig) -> PreparedData:
         split=split,
         partition=partition,
         federated=client_data_lib.build_federated_data(split.train, partition),
+        ranking=ranking.prepare(
+            config, training_history(split), split.test, interactions
+        )
+        if config.task is config_lib.Task.IMPLICIT
+        else None,
     )
 
 
@@ -230,11 +256,18 @@ def build_process(
         config.server_optimizer, config.server_learning_rate
     )
     num_items = data.interactions.num_items
+    task_fns = {}
+    if config.task is config_lib.Task.IMPLICIT:
+        task_fns = dict(loss_fn=ranking.loss_fn(config), metrics_fn=implicit.metrics_fn)
+
+    def model_fn(num_users):
+        if config.task is config_lib.Task.IMPLICIT:
+            return ranking.model_fn(config, data.ranking, num_users)
+        return _model_fn(config, num_users, num_items, global_bias)
+
     if config.algorithm is Algorithm.FEDRECON:
         return fed_recon.build_fed_recon(
-            _model_fn(
-                config, data.federated.max_users_per_client, num_items, global_bias
-            ),
+            model_fn(data.federated.max_users_per_client),
             client_optimizer=client_optimizer,
             server_optimizer=server_optimizer,
             reconstruction_optimizer=optimizers.build_optimizer(
@@ -246,18 +279,19 @@ def build_process(
             weighted=not config.is_dp,
             model_aggregator=aggregator,
             model_distributor=distributor,
+            **task_fns,
         )
-    model_fn = _model_fn(config, data.interactions.num_users, num_items, global_bias)
     builder = {
         Algorithm.FEDAVG: fed_avg.build_weighted_fed_avg,
         Algorithm.FEDAVG_UNWEIGHTED: fed_avg.build_unweighted_fed_avg,
     }[config.algorithm]
     return builder(
-        model_fn,
+        model_fn(data.interactions.num_users),
         client_optimizer=client_optimizer,
         server_optimizer=server_optimizer,
         model_aggregator=aggregator,
         model_distributor=distributor,
+        **task_fns,
     )
 
 
@@ -305,11 +339,12 @@ def evaluate_weights(
 ) -> rating_eval.RatingMetrics:
     """Test metrics of server-side weights (reconstructing users if needed)."""
     if config.algorithm is Algorithm.FEDRECON:
-        history = data.split.train
-        if data.split.test_history is not None:
-            history = _concat(history, data.split.test_history)
         return rating_eval.evaluate_reconstruction(
-            weights, history, data.split.test, l2=config.l2, bias_l2=config.bias_l2
+            weights,
+            training_history(data.split),
+            data.split.test,
+            l2=config.l2,
+            bias_l2=config.bias_l2,
         )
     return rating_eval.evaluate_global_model(weights, data.split.test)
 
@@ -375,6 +410,86 @@ def run_baselines(config, data) -> dict[str, float | None]:
     return results
 
 
+def task_metric_names(config: config_lib.TrainConfig) -> tuple[str, ...]:
+    """The test metrics a run reports (``results.json`` keys)."""
+    if config.task is config_lib.Task.IMPLICIT:
+        return tuple(ranking_eval.metric_names(config.top_k))
+    return ("test_rmse", "test_mae")
+
+
+def training_history(split: splits.Split) -> interactions_lib.Interactions:
+    """What evaluation may use to build users' representations.
+
+    The training interactions, plus the held-out users' history for
+    `splits.SplitType.HELD_OUT_USERS`.
+    """
+    if split.test_history is None:
+        return split.train
+    return _concat(split.train, split.test_history)
+
+
+def _prefixed(prefix: str, metrics) -> dict[str, float]:
+    return {f"{prefix}_{k}": v for k, v in metrics.items()}
+
+
+def run_implicit_baselines(config, data) -> dict[str, float | None]:
+    """Centralized and local-only top-K metrics on the same split."""
+    _announce(f"Baseline: centralized training ({config.centralized_epochs} epochs)")
+    model, info = ranking.train_centralized(config, data.ranking, data.split.train)
+    results = _prefixed("centralized", ranking.evaluate_model(model, data.ranking))
+    results["centralized_examples_per_second"] = info["examples_per_second"]
+    if data.split.test_history is None:
+        _announce(
+            f"Baseline: local-only training of {data.partition.num_clients} "
+            f"participants ({config.centralized_epochs} epochs)"
+        )
+        results.update(
+            _prefixed(
+                "local_only",
+                ranking.local_only(config, data.ranking, data.federated),
+            )
+        )
+    return results
+
+
+def _implicit_without_federation(config, data, output_dir) -> dict[str, object]:
+    if config.algorithm is Algorithm.CENTRALIZED:
+        model, info = ranking.train_centralized(config, data.ranking, data.split.train)
+        save_arrays(output_dir, ranking.global_weights_arrays(model))
+        return {**ranking.evaluate_model(model, data.ranking), "rounds": info["epochs"]}
+    return {
+        **ranking.local_only(config, data.ranking, data.federated),
+        "rounds": config.centralized_epochs,
+    }
+
+
+def _personalization(config, data, model, final) -> dict[str, float]:
+    """Global vs personalized (vs local-only, with baselines) per-client metrics.
+
+    Personalized metrics average over the users of the clients that
+    fine-tuned, the same users as the global ones in `final`.
+    """
+    _announce(
+        f"Personalization: {data.partition.num_clients} clients fine-tune for "
+        f"{config.personalize_steps} steps"
+    )
+    tuned = ranking.personalize(config, data.ranking, data.federated, model)
+    names = ranking_eval.metric_names(config.top_k)
+    return {
+        **_prefixed("global", {k: final[k] for k in names}),
+        **_prefixed("personalized", {k: tuned[k] for k in names}),
+    }
+
+
+def save_arrays(output_dir: pathlib.Path, arrays) -> pathlib.Path:
+    """Writes named arrays to ``final_weights.npz`` atomically."""
+    path = output_dir / "final_weights.npz"
+    tmp = output_dir / "final_weights.tmp.npz"
+    np.savez(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
+    tmp.replace(path)
+    return path
+
+
 def save_weights(
     output_dir: pathlib.Path, weights: rating_eval.MatrixFactorizationWeights
 ) -> pathlib.Path:
@@ -383,16 +498,10 @@ def save_weights(
     User tables are only present for models whose server holds them (not for
     reconstruction, where they never leave the clients).
     """
-    arrays = {
-        k: np.asarray(v)
-        for k, v in dataclasses.asdict(weights).items()
-        if v is not None
-    }
-    path = output_dir / "final_weights.npz"
-    tmp = output_dir / "final_weights.tmp.npz"
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
-    return path
+    return save_arrays(
+        output_dir,
+        {k: v for k, v in dataclasses.asdict(weights).items() if v is not None},
+    )
 
 
 def remove_run_outputs(output_dir: pathlib.Path) -> None:
@@ -496,7 +605,7 @@ def run_experiment(
         "partition": data.partition.stats(),
     }
     with metrics_writer_lib.MetricsWriter(
-        output_dir, ROUND_FIELDS, resume_after=resume_after
+        output_dir, round_fields(config), resume_after=resume_after
     ) as writer:
         writer.write_hparams(config.as_dict())
         metrics_writer_lib.write_json(
@@ -526,7 +635,18 @@ def run_experiment(
             else:
                 process = build_process(config, data, spec)
 
+            implicit_task = config.task is config_lib.Task.IMPLICIT
+
             def evaluate(state):
+                if implicit_task:
+                    model = ranking.server_model(
+                        config,
+                        process,
+                        state,
+                        data.ranking,
+                        training_history(data.split),
+                    )
+                    return ranking.evaluate_model(model, data.ranking)
                 weights = global_weights(config, process, state, data)
                 metrics = evaluate_weights(config, weights, data)
                 return {"test_rmse": metrics.rmse, "test_mae": metrics.mae}
@@ -548,6 +668,11 @@ def run_experiment(
                 process,
                 data.federated,
                 schedule,
+                client_datasets_fn=ranking.client_datasets_fn(
+                    config, data.federated, data.ranking
+                )
+                if implicit_task
+                else None,
                 evaluate_fn=evaluate,
                 eval_every=config.eval_every,
                 writer=writer,
@@ -557,10 +682,21 @@ def run_experiment(
                 malicious=malicious,
             )
             history = writer.previous_rows + history
-            save_weights(output_dir, global_weights(config, process, state, data))
             final = dict(history[-1]) if history else {}
-            if "test_rmse" not in final:
-                final.update(evaluate(state))
+            test_keys = task_metric_names(config)
+            if implicit_task:
+                model = ranking.server_model(
+                    config, process, state, data.ranking, training_history(data.split)
+                )
+                save_arrays(output_dir, ranking.global_weights_arrays(model))
+                if not all(k in final for k in test_keys):
+                    final.update(ranking.evaluate_model(model, data.ranking))
+                if config.personalize_steps:
+                    results.update(_personalization(config, data, model, final))
+            else:
+                save_weights(output_dir, global_weights(config, process, state, data))
+                if not all(k in final for k in test_keys):
+                    final.update(evaluate(state))
             seconds = [row["round_seconds"] for row in history] or [float("nan")]
             if accountant is not None:
                 results.update(
@@ -576,14 +712,15 @@ def run_experiment(
                     privacy=accountant.report(),
                 )
             results.update(byte_accounting.summarize(history))
+            results.update({k: final[k] for k in test_keys})
             results.update(
-                test_rmse=final["test_rmse"],
-                test_mae=final["test_mae"],
                 rounds=len(history),
                 seconds_per_round=float(np.median(seconds)),
                 client_updates_per_second=config.clients_per_round
                 / float(np.median(seconds)),
             )
+        elif config.task is config_lib.Task.IMPLICIT:
+            results.update(_implicit_without_federation(config, data, output_dir))
         elif config.algorithm is Algorithm.CENTRALIZED:
             central = baselines.train_centralized(
                 data.split.train, data.split.test, **_baseline_kwargs(config)
@@ -607,7 +744,10 @@ def run_experiment(
                 rounds=local.epochs,
             )
         if config.baselines:
-            results.update(run_baselines(config, data))
+            if config.task is config_lib.Task.IMPLICIT:
+                results.update(run_implicit_baselines(config, data))
+            else:
+                results.update(run_baselines(config, data))
         results["wall_seconds"] = time.perf_counter() - start
         writer.write_results(results)
     return results

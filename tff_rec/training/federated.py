@@ -27,6 +27,8 @@ from tff_rec.training import metrics_writer as metrics_writer_lib
 from tff_rec.training import progress as progress_lib
 
 EvaluateFn = Callable[[object], Mapping[str, float]]
+# (client indices, round number) -> the clients' datasets for that round.
+ClientDatasetsFn = Callable[[np.ndarray, int], list]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,11 +118,14 @@ def drop_out(
     return rng.random(len(clients)) < rate
 
 
-TRAIN_METRICS = ("loss", "rmse", "mae")
+TRAIN_METRICS = ("loss", "rmse", "mae", "auc", "accuracy")
+# Shown on the progress line when present.
+PROGRESS_METRICS = ("train_loss", "test_rmse", "hr@10", "sampled_hr@10")
 
 
 def train_metrics(round_metrics: Mapping) -> dict[str, float]:
-    """Picks the clients' training metrics (loss, rmse, mae) of a round."""
+    """Picks the clients' training metrics of a round (loss, rmse, mae for
+    ratings; loss, auc, accuracy for implicit feedback)."""
     train = round_metrics.get("client_work", {}).get("train", {})
     return {f"train_{k}": float(train[k]) for k in TRAIN_METRICS if k in train}
 
@@ -145,6 +150,7 @@ def run_rounds(
     target_epsilon: float | None = None,
     checkpoint: checkpoint_lib.CheckpointManager | None = None,
     malicious: attacks.MaliciousClients | None = None,
+    client_datasets_fn: ClientDatasetsFn | None = None,
 ):
     """Runs `schedule.rounds` rounds of `process` on `data`.
 
@@ -177,6 +183,9 @@ def run_rounds(
       malicious: the malicious clients of a process built by
         `attacks.build_attacked_process`; rows then have
         ``clients_malicious``.
+      client_datasets_fn: builds the reporting clients' datasets of a round;
+        None means `client_data.client_batches` (rating examples) with the
+        schedule's batch size, epochs and user key.
 
     Returns:
       ``(state, history)``: the final state and the list of rows of the rounds
@@ -262,17 +271,20 @@ def run_rounds(
                 flush=True,
             )
         else:
-            datasets = [
-                client_data_lib.client_batches(
-                    data,
-                    k,
-                    batch_size=schedule.batch_size,
-                    epochs=schedule.client_epochs,
-                    shuffle_seed=schedule.seed * 1_000_003 + round_num,
-                    user_key=schedule.user_key,
-                )
-                for k in clients
-            ]
+            if client_datasets_fn is not None:
+                datasets = client_datasets_fn(clients, round_num)
+            else:
+                datasets = [
+                    client_data_lib.client_batches(
+                        data,
+                        k,
+                        batch_size=schedule.batch_size,
+                        epochs=schedule.client_epochs,
+                        shuffle_seed=schedule.seed * 1_000_003 + round_num,
+                        user_key=schedule.user_key,
+                    )
+                    for k in clients
+                ]
             if malicious is not None:
                 datasets = malicious.client_inputs(datasets, clients, round_num)
             output = process.next(state, datasets)
@@ -317,7 +329,7 @@ def run_rounds(
                 )
             )
         if progress is not None:
-            shown = {k: v for k, v in row.items() if k in ("train_loss", "test_rmse")}
+            shown = {k: v for k, v in row.items() if k in PROGRESS_METRICS}
             progress.update(
                 round_num, " ".join(f"{k}={v:.4f}" for k, v in shown.items())
             )

@@ -80,6 +80,11 @@ def _read_cells(path, last_round: int | None) -> list[dict[str, str]]:
         ]
 
 
+def summary_name(name: str) -> str:
+    """A TensorBoard-legal tag: ``hr@10`` becomes ``hr_at_10``."""
+    return name.replace("@", "_at_")
+
+
 class MetricsWriter:
     """Appends per-round metrics to ``metrics.csv`` and TensorBoard.
 
@@ -134,7 +139,7 @@ class MetricsWriter:
         with self._summary.as_default(step=round_num):
             for name, value in metrics.items():
                 if value is not None:
-                    tf.summary.scalar(name, float(value))
+                    tf.summary.scalar(summary_name(name), float(value))
         self._summary.flush()
 
     def write_results(self, results: Mapping[str, object]) -> None:

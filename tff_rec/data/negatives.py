@@ -1,0 +1,184 @@
+"""Negative sampling for implicit feedback, done where the data lives.
+
+Each positive (user, item) gets `negatives` items the user has not interacted
+with, drawn uniformly (with replacement across positives, as in He et al.,
+"Neural Collaborative Filtering", WWW 2017, arXiv:1708.05031). A client
+samples from its own users' unseen items only, so no other participant's
+data is needed. Negatives are redrawn every round from a seed made of the
+run seed, the round and the client, so runs are reproducible and a resumed
+run draws what an uninterrupted one would.
+
+Examples are laid out in groups ``[positive, negative_1, ..., negative_r]``
+(labels ``1, 0, ..., 0``) and shuffled by whole groups, so a batch of
+``batch_size`` positives is ``batch_size * (1 + r)`` rows holding whole
+groups, which the BPR loss (`tff_rec.tasks.implicit`) relies on.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Mapping
+
+import numpy as np
+import tensorflow as tf
+
+from tff_rec import errors
+from tff_rec.data import client_data as client_data_lib
+
+DEFAULT_NEGATIVES = 4
+# Rejection sampling draws again for rejected cells; a user who has seen
+# almost the whole catalogue needs many draws, so give up after this many.
+_MAX_DRAWS = 1000
+# Stream of numpy SeedSequence([seed, stream, round, client]).
+_NEGATIVES_STREAM = 0x6E656773
+
+
+def seen_keys(users: np.ndarray, items: np.ndarray, num_items: int) -> np.ndarray:
+    """Sorted unique ``user * num_items + item`` keys of the interactions."""
+    return np.unique(users.astype(np.int64) * num_items + items.astype(np.int64))
+
+
+def sample_unseen(
+    rng: np.random.Generator,
+    users: np.ndarray,
+    seen: np.ndarray,
+    num_items: int,
+    count: int,
+) -> np.ndarray:
+    """``[len(users), count]`` items that the row's user has not interacted with.
+
+    Args:
+      rng: the generator.
+      users: one user id per row.
+      seen: `seen_keys` of the interactions to avoid.
+      num_items: catalogue size.
+      count: items per row (drawn with replacement).
+
+    Raises:
+      tff_rec.errors.UserInputError: if a user has interacted with every item.
+    """
+    users = np.asarray(users, dtype=np.int64)
+    out = rng.integers(num_items, size=(len(users), count))
+    todo = np.ones(out.shape, dtype=bool)
+    for _ in range(_MAX_DRAWS):
+        keys = users[:, None] * num_items + out
+        pos = np.searchsorted(seen, keys[todo])
+        hit = pos < len(seen)
+        hit[hit] = seen[pos[hit]] == keys[todo][hit]
+        if not hit.any():
+            return out
+        rows, cols = np.nonzero(todo)
+        todo[:] = False
+        todo[rows[hit], cols[hit]] = True
+        out[todo] = rng.integers(num_items, size=int(todo.sum()))
+    stuck = np.unique(users[np.nonzero(todo)[0]])
+    raise errors.UserInputError(
+        f"cannot sample negatives: users {stuck[:5].tolist()} have interacted "
+        f"with (nearly) all {num_items} items"
+    )
+
+
+def with_negatives(
+    users: np.ndarray,
+    items: np.ndarray,
+    *,
+    num_items: int,
+    negatives: int,
+    rng: np.random.Generator,
+    seen: np.ndarray | None = None,
+    shuffle: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Positives with sampled negatives, in groups.
+
+    Args:
+      users, items: the positives.
+      num_items: catalogue size.
+      negatives: negatives per positive (>= 1).
+      rng: draws negatives and the group order.
+      seen: `seen_keys` to avoid; None means those of the positives.
+      shuffle: shuffle whole groups.
+
+    Returns:
+      ``(rows, users, items, labels)``: ``rows`` the index of each example's
+      positive in the input (to look up per-positive columns), then the
+      example columns, ``len(users) * (1 + negatives)`` long.
+    """
+    if negatives < 1:
+        raise errors.UserInputError(f"negatives must be >= 1, got {negatives}")
+    users = np.asarray(users)
+    items = np.asarray(items)
+    if seen is None:
+        seen = seen_keys(users, items, num_items)
+    order = rng.permutation(len(users)) if shuffle else np.arange(len(users))
+    neg = sample_unseen(rng, users[order], seen, num_items, negatives)
+    group = 1 + negatives
+    rows = np.repeat(order, group)
+    out_items = np.concatenate([items[order][:, None], neg], axis=1).reshape(-1)
+    labels = np.tile(np.array([1.0] + [0.0] * negatives, np.float32), len(order))
+    return rows, users[rows], out_items.astype(np.int32), labels
+
+
+def client_rng(seed: int, round_num: int, k: int) -> np.random.Generator:
+    """The generator of client `k`'s negatives in round `round_num`."""
+    return np.random.default_rng([seed, _NEGATIVES_STREAM, round_num, k])
+
+
+def implicit_batches(
+    data: client_data_lib.FederatedData,
+    k: int,
+    *,
+    num_items: int,
+    negatives: int | None = None,
+    batch_size: int | None = None,
+    epochs: int = 1,
+    seed: int = 0,
+    round_num: int = 0,
+    user_key: str = "user",
+    user_columns: Mapping[str, np.ndarray] | None = None,
+) -> tf.data.Dataset:
+    """Client `k`'s training batches: its positives and its own negatives.
+
+    Args:
+      data: the clients' (positive) training interactions.
+      k: client index.
+      num_items: catalogue size.
+      negatives: negatives per positive; None means `DEFAULT_NEGATIVES`.
+      batch_size: positives per batch (a batch holds ``batch_size * (1 +
+        negatives)`` examples); None means `client_data.DEFAULT_BATCH_SIZE`.
+      epochs: passes over the examples (the negatives are drawn once).
+      seed, round_num: seed the negatives and the order (see `client_rng`).
+      user_key: ``user`` (global id) or ``local_user`` (reconstruction) feeds
+        the model's ``user`` input.
+      user_columns: extra model inputs per global user id (e.g. the user
+        features of `tff_rec.data.features`), looked up for each example.
+
+    Returns:
+      Batches ``OrderedDict(x=OrderedDict(user, item, *user_columns),
+      y=label[:, None])``, built from arrays (no traced function, see
+      `client_data.client_batches`).
+    """
+    if user_key not in client_data_lib.USER_KEYS:
+        raise ValueError(
+            f"user_key must be one of {client_data_lib.USER_KEYS}, got {user_key!r}"
+        )
+    negatives = DEFAULT_NEGATIVES if negatives is None else negatives
+    batch_size = (
+        client_data_lib.DEFAULT_BATCH_SIZE if batch_size is None else batch_size
+    )
+    span = data.client_rows(k)
+    users = data.users[span]
+    rows, _, items, labels = with_negatives(
+        users,
+        data.items[span],
+        num_items=num_items,
+        negatives=negatives,
+        rng=client_rng(seed, round_num, k),
+    )
+    model_users = (data.local_users if user_key == "local_user" else data.users)[span]
+    x = collections.OrderedDict(user=model_users[rows], item=items)
+    for name, table in (user_columns or {}).items():
+        x[name] = np.asarray(table)[users[rows]]
+    dataset = tf.data.Dataset.from_tensor_slices(
+        collections.OrderedDict(x=x, y=labels[:, None])
+    )
+    return dataset.repeat(epochs).batch(batch_size * (1 + negatives))
