@@ -278,6 +278,16 @@ _CENTRALIZED_L2 = flags.DEFINE_float(
     "Per-example L2 on embeddings for the centralized and local-only baselines "
     "(tuned separately: pooled full-batch-style training overfits sooner).",
 )
+_CENTRALIZED_LR = flags.DEFINE_float(
+    "centralized_learning_rate",
+    _DEFAULTS.centralized_learning_rate,
+    "Adam step size of the centralized and local-only baselines.",
+)
+_CENTRALIZED_BATCH_SIZE = flags.DEFINE_integer(
+    "centralized_batch_size",
+    _DEFAULTS.centralized_batch_size,
+    "Batch size (examples) of the centralized baseline.",
+)
 _EXPORT_DIR = flags.DEFINE_string(
     "export_dir",
     None,
@@ -354,6 +364,8 @@ _CONFIG_FLAGS = {
     "baselines": _BASELINES,
     "centralized_epochs": _CENTRALIZED_EPOCHS,
     "centralized_l2": _CENTRALIZED_L2,
+    "centralized_learning_rate": _CENTRALIZED_LR,
+    "centralized_batch_size": _CENTRALIZED_BATCH_SIZE,
     "seed": _SEED,
     "root_output_dir": _ROOT_OUTPUT_DIR,
     "experiment_name": _EXPERIMENT_NAME,

@@ -753,8 +753,38 @@ def run_experiment(
     return results
 
 
+def format_ranking_table(results: dict[str, object]) -> str:
+    """The final table of an implicit-feedback run: one row per model."""
+    names = [
+        k
+        for k in results
+        if k.startswith(("sampled_hr@", "sampled_ndcg@", "hr@", "ndcg@"))
+    ]
+    rows = [(results["algorithm"], "")]
+    rows += [
+        (f"{prefix} ({kind})", f"{prefix}_")
+        for prefix, kind in (
+            ("global", "before fine-tuning"),
+            ("personalized", "fine-tuned per client"),
+            ("centralized", "baseline"),
+            ("local_only", "baseline"),
+        )
+        if f"{prefix}_{names[0]}" in results
+    ]
+    lines = [f"{'model':<36}" + "".join(f"{n:>17}" for n in names)]
+    for label, prefix in rows:
+        values = [results.get(prefix + n) for n in names]
+        lines.append(
+            f"{label:<36}"
+            + "".join("{:>17}".format("-" if v is None else f"{v:.4f}") for v in values)
+        )
+    return "\n".join(lines)
+
+
 def format_results_table(results: dict[str, object]) -> str:
     """The final table printed by the train pipeline."""
+    if "test_rmse" not in results:
+        return format_ranking_table(results)
     rows = [
         (
             results["algorithm"],
