@@ -151,6 +151,12 @@ _PERSONALIZE_STEPS = flags.DEFINE_integer(
 _EMBEDDING_DIM = flags.DEFINE_integer(
     "embedding_dim", _DEFAULTS.embedding_dim, "Embedding size."
 )
+_INIT_STDDEV = flags.DEFINE_float(
+    "init_stddev",
+    None,
+    "Standard deviation of the embedding initializer; default: the model's "
+    "(0.05 for mf, 0.01 for gmf/mlp/neumf as in the NCF paper).",
+)
 _L2 = flags.DEFINE_float("l2", _DEFAULTS.l2, "Per-example L2 on embeddings.")
 _BIAS_L2 = flags.DEFINE_float("bias_l2", _DEFAULTS.bias_l2, "Per-example L2 on biases.")
 _EVAL_EVERY = flags.DEFINE_integer(
@@ -337,6 +343,7 @@ _CONFIG_FLAGS = {
     "reconstruction_learning_rate": _RECON_LR,
     "reconstruction_epochs": _RECON_EPOCHS,
     "embedding_dim": _EMBEDDING_DIM,
+    "init_stddev": _INIT_STDDEV,
     "l2": _L2,
     "bias_l2": _BIAS_L2,
     "eval_every": _EVAL_EVERY,

@@ -42,6 +42,16 @@ def _logit_bce(y_true, y_pred):
 
 class NcfTest(tf.test.TestCase, parameterized.TestCase):
     @parameterized.named_parameters(*_BUILDERS)
+    def test_init_stddev_scales_every_embedding(self, builder):
+        name = builder.__name__.removeprefix("build_")
+        for stddev in (None, 0.1):
+            model = builder(50, 400, embedding_dim=16, seed=0, init_stddev=stddev)
+            for layer in _USER_LAYERS[name] + _ITEM_LAYERS[name]:
+                table = model.keras_model.get_layer(layer).get_weights()[0]
+                expected = ncf.EMBEDDING_STDDEV if stddev is None else stddev
+                self.assertAllClose(np.std(table), expected, rtol=0.1)
+
+    @parameterized.named_parameters(*_BUILDERS)
     def test_output_is_logit_and_penalty_per_example(self, builder):
         model = builder(3, 4, seed=0)
         out = model.keras_model(_batch([0, 1, 2, 0, 1], [3, 2, 1, 0, 0]))

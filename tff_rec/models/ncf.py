@@ -85,10 +85,12 @@ def resolve_hidden_units(hidden_units: Sequence[int] | None) -> tuple[int, ...]:
     return units
 
 
-def embedding_initializer(seed: int | None, offset: int):
-    """N(0, `EMBEDDING_STDDEV`^2), seeded from ``seed + offset``."""
+def embedding_initializer(seed: int | None, offset: int, stddev: float | None = None):
+    """N(0, stddev^2), seeded from ``seed + offset``; None means
+    `EMBEDDING_STDDEV`."""
     return tf.keras.initializers.RandomNormal(
-        stddev=EMBEDDING_STDDEV, seed=None if seed is None else seed + offset
+        stddev=EMBEDDING_STDDEV if stddev is None else stddev,
+        seed=None if seed is None else seed + offset,
     )
 
 
@@ -150,9 +152,12 @@ def _id_inputs() -> tuple[tf.Tensor, tf.Tensor]:
     )
 
 
-def _embedding(rows: int, dim: int, seed: int | None, offset: int, name: str):
+def _embedding(rows, dim, seed, offset, name, stddev=None):
     return tf.keras.layers.Embedding(
-        rows, dim, embeddings_initializer=embedding_initializer(seed, offset), name=name
+        rows,
+        dim,
+        embeddings_initializer=embedding_initializer(seed, offset, stddev),
+        name=name,
     )
 
 
@@ -179,6 +184,7 @@ def build_gmf(
     embedding_dim: int | None = None,
     l2: float | None = None,
     seed: int | None = None,
+    init_stddev: float | None = None,
 ) -> mf.RecommenderModel:
     """Builds Generalized Matrix Factorization.
 
@@ -191,6 +197,10 @@ def build_gmf(
       l2: per-example L2 penalty weight on the embedding rows; None means
         `DEFAULT_L2`.
       seed: initializer seed; None draws one.
+      init_stddev: standard deviation of the embedding initializer; None
+        means `EMBEDDING_STDDEV` (the NCF paper's 0.01). Federated
+        Reconstruction starts every user from the initializer each round,
+        and from 0.01 two reconstruction epochs barely move it: use ~0.1.
 
     Returns:
       A `mf.RecommenderModel` whose output is ``[batch, 2]`` (logit, penalty)
@@ -206,8 +216,12 @@ def build_gmf(
     )
     validate_l2(l2)
     user, item = _id_inputs()
-    user_embedding = _embedding(num_users, embedding_dim, seed, 0, GMF_USER_EMBEDDING)
-    item_embedding = _embedding(num_items, embedding_dim, seed, 1, GMF_ITEM_EMBEDDING)
+    user_embedding = _embedding(
+        num_users, embedding_dim, seed, 0, GMF_USER_EMBEDDING, init_stddev
+    )
+    item_embedding = _embedding(
+        num_items, embedding_dim, seed, 1, GMF_ITEM_EMBEDDING, init_stddev
+    )
     prediction = prediction_layer(seed, 0)
     p_u = user_embedding(user)
     q_i = item_embedding(item)
@@ -230,6 +244,7 @@ def build_mlp(
     hidden_units: Sequence[int] | None = None,
     l2: float | None = None,
     seed: int | None = None,
+    init_stddev: float | None = None,
 ) -> mf.RecommenderModel:
     """Builds the NCF multi-layer perceptron over ``[p_u, q_i]``.
 
@@ -243,6 +258,10 @@ def build_mlp(
       l2: per-example L2 penalty weight on the embedding rows; None means
         `DEFAULT_L2`.
       seed: initializer seed; None draws one.
+      init_stddev: standard deviation of the embedding initializer; None
+        means `EMBEDDING_STDDEV` (the NCF paper's 0.01). Federated
+        Reconstruction starts every user from the initializer each round,
+        and from 0.01 two reconstruction epochs barely move it: use ~0.1.
 
     Returns:
       A `mf.RecommenderModel` (see `build_gmf`).
@@ -261,8 +280,12 @@ def build_mlp(
     )
     validate_l2(l2)
     user, item = _id_inputs()
-    user_embedding = _embedding(num_users, embedding_dim, seed, 2, MLP_USER_EMBEDDING)
-    item_embedding = _embedding(num_items, embedding_dim, seed, 3, MLP_ITEM_EMBEDDING)
+    user_embedding = _embedding(
+        num_users, embedding_dim, seed, 2, MLP_USER_EMBEDDING, init_stddev
+    )
+    item_embedding = _embedding(
+        num_items, embedding_dim, seed, 3, MLP_ITEM_EMBEDDING, init_stddev
+    )
     tower = dense_tower(hidden_units, seed)
     prediction = prediction_layer(seed, len(tower))
     p_u = user_embedding(user)
@@ -289,6 +312,7 @@ def build_neumf(
     hidden_units: Sequence[int] | None = None,
     l2: float | None = None,
     seed: int | None = None,
+    init_stddev: float | None = None,
 ) -> mf.RecommenderModel:
     """Builds NeuMF: GMF and MLP parts fused by one prediction layer.
 
@@ -305,6 +329,7 @@ def build_neumf(
         means `DEFAULT_L2`.
       seed: initializer seed; None draws one. With the same seed the GMF and
         MLP parts start from the same weights as `build_gmf` and `build_mlp`.
+      init_stddev: as for `build_gmf`.
 
     Returns:
       A `mf.RecommenderModel` (see `build_gmf`) with both user embeddings
@@ -330,10 +355,18 @@ def build_neumf(
     )
     validate_l2(l2)
     user, item = _id_inputs()
-    gmf_user = _embedding(num_users, embedding_dim, seed, 0, GMF_USER_EMBEDDING)
-    gmf_item = _embedding(num_items, embedding_dim, seed, 1, GMF_ITEM_EMBEDDING)
-    mlp_user = _embedding(num_users, mlp_embedding_dim, seed, 2, MLP_USER_EMBEDDING)
-    mlp_item = _embedding(num_items, mlp_embedding_dim, seed, 3, MLP_ITEM_EMBEDDING)
+    gmf_user = _embedding(
+        num_users, embedding_dim, seed, 0, GMF_USER_EMBEDDING, init_stddev
+    )
+    gmf_item = _embedding(
+        num_items, embedding_dim, seed, 1, GMF_ITEM_EMBEDDING, init_stddev
+    )
+    mlp_user = _embedding(
+        num_users, mlp_embedding_dim, seed, 2, MLP_USER_EMBEDDING, init_stddev
+    )
+    mlp_item = _embedding(
+        num_items, mlp_embedding_dim, seed, 3, MLP_ITEM_EMBEDDING, init_stddev
+    )
     tower = dense_tower(hidden_units, seed)
     prediction = prediction_layer(seed, len(tower))
     p_u, q_i = gmf_user(user), gmf_item(item)

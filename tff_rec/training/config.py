@@ -81,6 +81,7 @@ class TrainConfig:
     eval_negatives: int = 99
     personalize_steps: int = 0
     embedding_dim: int = 32
+    init_stddev: float | None = None
     l2: float = 0.05
     bias_l2: float = 0.001
     # Federated algorithm.
@@ -182,6 +183,10 @@ class TrainConfig:
                 raise errors.UserInputError(
                     f"{name} must be > 0, got {getattr(self, name)}"
                 )
+        if self.init_stddev is not None and not self.init_stddev > 0:
+            raise errors.UserInputError(
+                f"init_stddev must be > 0, got {self.init_stddev}"
+            )
         for name in ("l2", "bias_l2", "centralized_l2"):
             if getattr(self, name) < 0:
                 raise errors.UserInputError(

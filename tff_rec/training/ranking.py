@@ -103,14 +103,15 @@ def model_fn(
 ) -> Callable[[], mf.RecommenderModel]:
     """A factory of `config.model` with a user table of `num_users` rows."""
     common = dict(embedding_dim=config.embedding_dim, l2=config.l2, seed=config.seed)
+    init = {} if config.init_stddev is None else {"init_stddev": config.init_stddev}
 
     def build():
         if config.model is ModelType.GMF:
-            return ncf.build_gmf(num_users, ranking.num_items, **common)
+            return ncf.build_gmf(num_users, ranking.num_items, **common, **init)
         if config.model is ModelType.MLP:
-            return ncf.build_mlp(num_users, ranking.num_items, **common)
+            return ncf.build_mlp(num_users, ranking.num_items, **common, **init)
         if config.model is ModelType.NEUMF:
-            return ncf.build_neumf(num_users, ranking.num_items, **common)
+            return ncf.build_neumf(num_users, ranking.num_items, **common, **init)
         if config.model is ModelType.FEATURES:
             return feature_model.build_feature_model(
                 num_users,
@@ -119,7 +120,7 @@ def model_fn(
                 **common,
             )
         return mf.build_matrix_factorization(
-            num_users, ranking.num_items, bias_l2=config.bias_l2, **common
+            num_users, ranking.num_items, bias_l2=config.bias_l2, **common, **init
         )
 
     return build
