@@ -148,6 +148,14 @@ _PERSONALIZE_STEPS = flags.DEFINE_integer(
     "Implicit: after training, each client fine-tunes the model for this many "
     "steps and is scored on its own test data (0: no personalization).",
 )
+_RECON_SPLIT = flags.DEFINE_bool(
+    "reconstruction_split",
+    _DEFAULTS.reconstruction_split,
+    "fedrecon: reconstruct the user variables on half of a client's batches "
+    "and train the global ones on the other half (the paper's split), so the "
+    "global variables learn what generalizes to data the user factors were "
+    "not fit to. Default: both use all batches.",
+)
 _EMBEDDING_DIM = flags.DEFINE_integer(
     "embedding_dim", _DEFAULTS.embedding_dim, "Embedding size."
 )
@@ -156,6 +164,12 @@ _INIT_STDDEV = flags.DEFINE_float(
     None,
     "Standard deviation of the embedding initializer; default: the model's "
     "(0.05 for mf, 0.01 for gmf/mlp/neumf as in the NCF paper).",
+)
+_USER_INIT_STDDEV = flags.DEFINE_float(
+    "user_init_stddev",
+    None,
+    "gmf/mlp/neumf: the initializer of the user embeddings (0: zeros); "
+    "default: --init_stddev.",
 )
 _L2 = flags.DEFINE_float("l2", _DEFAULTS.l2, "Per-example L2 on embeddings.")
 _BIAS_L2 = flags.DEFINE_float("bias_l2", _DEFAULTS.bias_l2, "Per-example L2 on biases.")
@@ -342,8 +356,10 @@ _CONFIG_FLAGS = {
     "server_learning_rate": _SERVER_LR,
     "reconstruction_learning_rate": _RECON_LR,
     "reconstruction_epochs": _RECON_EPOCHS,
+    "reconstruction_split": _RECON_SPLIT,
     "embedding_dim": _EMBEDDING_DIM,
     "init_stddev": _INIT_STDDEV,
+    "user_init_stddev": _USER_INIT_STDDEV,
     "l2": _L2,
     "bias_l2": _BIAS_L2,
     "eval_every": _EVAL_EVERY,

@@ -152,6 +152,10 @@ def _id_inputs() -> tuple[tf.Tensor, tf.Tensor]:
     )
 
 
+def _user_stddev(init_stddev, user_init_stddev):
+    return init_stddev if user_init_stddev is None else user_init_stddev
+
+
 def _embedding(rows, dim, seed, offset, name, stddev=None):
     return tf.keras.layers.Embedding(
         rows,
@@ -185,6 +189,7 @@ def build_gmf(
     l2: float | None = None,
     seed: int | None = None,
     init_stddev: float | None = None,
+    user_init_stddev: float | None = None,
 ) -> mf.RecommenderModel:
     """Builds Generalized Matrix Factorization.
 
@@ -201,6 +206,10 @@ def build_gmf(
         means `EMBEDDING_STDDEV` (the NCF paper's 0.01). Federated
         Reconstruction starts every user from the initializer each round,
         and from 0.01 two reconstruction epochs barely move it: use ~0.1.
+      user_init_stddev: the same for the user embeddings (the local
+        layers); None means `init_stddev`, 0 means zeros. With Federated
+        Reconstruction, zeros make each round's reconstruction a function
+        of the global model and the user's data alone (no random start).
 
     Returns:
       A `mf.RecommenderModel` whose output is ``[batch, 2]`` (logit, penalty)
@@ -217,7 +226,12 @@ def build_gmf(
     validate_l2(l2)
     user, item = _id_inputs()
     user_embedding = _embedding(
-        num_users, embedding_dim, seed, 0, GMF_USER_EMBEDDING, init_stddev
+        num_users,
+        embedding_dim,
+        seed,
+        0,
+        GMF_USER_EMBEDDING,
+        _user_stddev(init_stddev, user_init_stddev),
     )
     item_embedding = _embedding(
         num_items, embedding_dim, seed, 1, GMF_ITEM_EMBEDDING, init_stddev
@@ -245,6 +259,7 @@ def build_mlp(
     l2: float | None = None,
     seed: int | None = None,
     init_stddev: float | None = None,
+    user_init_stddev: float | None = None,
 ) -> mf.RecommenderModel:
     """Builds the NCF multi-layer perceptron over ``[p_u, q_i]``.
 
@@ -262,6 +277,10 @@ def build_mlp(
         means `EMBEDDING_STDDEV` (the NCF paper's 0.01). Federated
         Reconstruction starts every user from the initializer each round,
         and from 0.01 two reconstruction epochs barely move it: use ~0.1.
+      user_init_stddev: the same for the user embeddings (the local
+        layers); None means `init_stddev`, 0 means zeros. With Federated
+        Reconstruction, zeros make each round's reconstruction a function
+        of the global model and the user's data alone (no random start).
 
     Returns:
       A `mf.RecommenderModel` (see `build_gmf`).
@@ -281,7 +300,12 @@ def build_mlp(
     validate_l2(l2)
     user, item = _id_inputs()
     user_embedding = _embedding(
-        num_users, embedding_dim, seed, 2, MLP_USER_EMBEDDING, init_stddev
+        num_users,
+        embedding_dim,
+        seed,
+        2,
+        MLP_USER_EMBEDDING,
+        _user_stddev(init_stddev, user_init_stddev),
     )
     item_embedding = _embedding(
         num_items, embedding_dim, seed, 3, MLP_ITEM_EMBEDDING, init_stddev
@@ -313,6 +337,7 @@ def build_neumf(
     l2: float | None = None,
     seed: int | None = None,
     init_stddev: float | None = None,
+    user_init_stddev: float | None = None,
 ) -> mf.RecommenderModel:
     """Builds NeuMF: GMF and MLP parts fused by one prediction layer.
 
@@ -329,7 +354,7 @@ def build_neumf(
         means `DEFAULT_L2`.
       seed: initializer seed; None draws one. With the same seed the GMF and
         MLP parts start from the same weights as `build_gmf` and `build_mlp`.
-      init_stddev: as for `build_gmf`.
+      init_stddev, user_init_stddev: as for `build_gmf`.
 
     Returns:
       A `mf.RecommenderModel` (see `build_gmf`) with both user embeddings
@@ -356,13 +381,23 @@ def build_neumf(
     validate_l2(l2)
     user, item = _id_inputs()
     gmf_user = _embedding(
-        num_users, embedding_dim, seed, 0, GMF_USER_EMBEDDING, init_stddev
+        num_users,
+        embedding_dim,
+        seed,
+        0,
+        GMF_USER_EMBEDDING,
+        _user_stddev(init_stddev, user_init_stddev),
     )
     gmf_item = _embedding(
         num_items, embedding_dim, seed, 1, GMF_ITEM_EMBEDDING, init_stddev
     )
     mlp_user = _embedding(
-        num_users, mlp_embedding_dim, seed, 2, MLP_USER_EMBEDDING, init_stddev
+        num_users,
+        mlp_embedding_dim,
+        seed,
+        2,
+        MLP_USER_EMBEDDING,
+        _user_stddev(init_stddev, user_init_stddev),
     )
     mlp_item = _embedding(
         num_items, mlp_embedding_dim, seed, 3, MLP_ITEM_EMBEDDING, init_stddev

@@ -82,6 +82,7 @@ class TrainConfig:
     personalize_steps: int = 0
     embedding_dim: int = 32
     init_stddev: float | None = None
+    user_init_stddev: float | None = None
     l2: float = 0.05
     bias_l2: float = 0.001
     # Federated algorithm.
@@ -96,6 +97,7 @@ class TrainConfig:
     server_learning_rate: float = 25.0
     reconstruction_learning_rate: float = 0.5
     reconstruction_epochs: int = 2
+    reconstruction_split: bool = False
     eval_every: int = 10
     # Aggregation and privacy.
     aggregator: aggregator_factory.AggregatorType = (
@@ -186,6 +188,10 @@ class TrainConfig:
         if self.init_stddev is not None and not self.init_stddev > 0:
             raise errors.UserInputError(
                 f"init_stddev must be > 0, got {self.init_stddev}"
+            )
+        if self.user_init_stddev is not None and self.user_init_stddev < 0:
+            raise errors.UserInputError(
+                f"user_init_stddev must be >= 0, got {self.user_init_stddev}"
             )
         for name in ("l2", "bias_l2", "centralized_l2"):
             if getattr(self, name) < 0:

@@ -275,7 +275,7 @@ def build_process(
             ),
             reconstruction_epochs=config.reconstruction_epochs,
             post_reconstruction_epochs=config.client_epochs,
-            split_dataset=False,
+            split_dataset=config.reconstruction_split,
             weighted=not config.is_dp,
             model_aggregator=aggregator,
             model_distributor=distributor,

@@ -104,14 +104,17 @@ def model_fn(
     """A factory of `config.model` with a user table of `num_users` rows."""
     common = dict(embedding_dim=config.embedding_dim, l2=config.l2, seed=config.seed)
     init = {} if config.init_stddev is None else {"init_stddev": config.init_stddev}
+    ncf_init = dict(init)
+    if config.user_init_stddev is not None:
+        ncf_init["user_init_stddev"] = config.user_init_stddev
 
     def build():
         if config.model is ModelType.GMF:
-            return ncf.build_gmf(num_users, ranking.num_items, **common, **init)
+            return ncf.build_gmf(num_users, ranking.num_items, **common, **ncf_init)
         if config.model is ModelType.MLP:
-            return ncf.build_mlp(num_users, ranking.num_items, **common, **init)
+            return ncf.build_mlp(num_users, ranking.num_items, **common, **ncf_init)
         if config.model is ModelType.NEUMF:
-            return ncf.build_neumf(num_users, ranking.num_items, **common, **init)
+            return ncf.build_neumf(num_users, ranking.num_items, **common, **ncf_init)
         if config.model is ModelType.FEATURES:
             return feature_model.build_feature_model(
                 num_users,
