@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 
+import tensorflow as tf
 import tensorflow_federated as tff
 
 from tff_rec import errors
@@ -43,3 +44,23 @@ def build_optimizer(
     if optimizer is OptimizerType.ADAGRAD:
         return tff.learning.optimizers.build_adagrad(learning_rate=learning_rate)
     return tff.learning.optimizers.build_yogi(learning_rate=learning_rate)
+
+
+def build_keras_optimizer(
+    optimizer: OptimizerType | str, learning_rate: float
+) -> tf.keras.optimizers.Optimizer:
+    """The Keras optimizer of the same kind, for training outside TFF.
+
+    Used where a client trains alone (personalization). Keras has no Yogi:
+    `OptimizerType.YOGI` gives Adam, its closest relative.
+
+    Raises:
+      UserInputError: for an unknown optimizer or a non-positive rate.
+    """
+    build_optimizer(optimizer, learning_rate)  # Validates both.
+    optimizer = errors.parse_enum(OptimizerType, optimizer, "optimizer")
+    if optimizer is OptimizerType.SGD:
+        return tf.keras.optimizers.SGD(learning_rate)
+    if optimizer is OptimizerType.ADAGRAD:
+        return tf.keras.optimizers.Adagrad(learning_rate)
+    return tf.keras.optimizers.Adam(learning_rate)

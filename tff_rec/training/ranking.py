@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
+from tff_rec.algorithms import optimizers
 from tff_rec.data import client_data as client_data_lib
 from tff_rec.data import features as features_lib
 from tff_rec.data import negatives as negatives_lib
@@ -35,9 +36,10 @@ from tff_rec.training import config as config_lib
 Algorithm = config_lib.Algorithm
 ModelType = config_lib.ModelType
 
-# Stream of the negatives used outside the rounds (evaluation-time
-# reconstruction, personalization, baselines): round number 0 of
-# `negatives.client_rng` is never a training round.
+# Negatives drawn outside the rounds: per-client training after federated
+# training (personalization, local-only) uses round 0 of
+# `negatives.client_rng`, which is never a training round; the centralized
+# baseline and evaluation-time reconstruction have streams of their own.
 _EVAL_ROUND = 0
 _CENTRALIZED_STREAM = 0x63656E74
 _RECONSTRUCTION_STREAM = 0x7265636F
@@ -52,6 +54,8 @@ class RankingData:
       num_items: catalogue size.
       user_columns: per-user model inputs (user features), or empty.
       item_features: catalogue features for the features model, or None.
+      user_feature_sizes: vocabulary size of each user feature (features
+        model), or empty.
       evaluator: top-K evaluation on the test split.
     """
 
@@ -348,7 +352,11 @@ def per_client(
 
 
 def personalize(config, ranking, federated, model) -> dict[str, float]:
-    """Each client fine-tunes `model` for `config.personalize_steps` steps."""
+    """Each client fine-tunes `model` for `config.personalize_steps` steps.
+
+    With the clients' optimizer and learning rate (`config.client_optimizer`,
+    `config.client_learning_rate`), as in the federated rounds.
+    """
     weights = model.keras_model.get_weights()
     return per_client(
         config,
@@ -356,7 +364,9 @@ def personalize(config, ranking, federated, model) -> dict[str, float]:
         federated,
         lambda k: weights,
         steps=config.personalize_steps,
-        optimizer=tf.keras.optimizers.SGD(config.client_learning_rate),
+        optimizer=optimizers.build_keras_optimizer(
+            config.client_optimizer, config.client_learning_rate
+        ),
         label="personalization",
     )
 
