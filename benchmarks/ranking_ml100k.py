@@ -27,6 +27,7 @@ from absl import flags
 
 import pipelines  # noqa: F401  (quiets TensorFlow's C++ logging)
 from pipelines import common
+from tff_rec.evaluation import scoring
 from tff_rec.training import config as config_lib
 from tff_rec.training import metrics_writer as metrics_writer_lib
 from tff_rec.training import scenarios
@@ -88,6 +89,18 @@ STORE_PREFIXES = ("global", "personalized", "local_only")
 def _run(name, root):
     from tff_rec.training import experiment
 
+    if name == "popularity":
+        config = config_lib.TrainConfig(
+            **{**COMMON, "algorithm": "centralized"},
+            data_dir=_DATA_DIR.value,
+            seed=_SEED.value,
+            root_output_dir=root,
+        )
+        data = experiment.prepare_data(config)
+        metrics = data.ranking.evaluator.evaluate(
+            scoring.popularity_score_fn(data.split.train.items, data.ranking.num_items)
+        )
+        return {"config": name, **{k: metrics[k] for k in METRICS}, "rounds": 0}
     if name == "stores":
         overrides = dict(
             data_dir=_DATA_DIR.value,
@@ -125,10 +138,11 @@ def _run(name, root):
 
 def main(argv):
     del argv
-    names = _CONFIGS.value or [*CONFIGS, "stores"]
-    unknown = sorted(set(names) - set(CONFIGS) - {"stores"})
+    allowed = ["popularity", *CONFIGS, "stores"]
+    names = _CONFIGS.value or allowed
+    unknown = sorted(set(names) - set(allowed))
     if unknown:
-        common.fail(f"unknown configs {unknown}; allowed: {[*CONFIGS, 'stores']}")
+        common.fail(f"unknown configs {unknown}; allowed: {allowed}")
     common.install_runtime()
     root = tempfile.mkdtemp(prefix="ranking_ml100k_")
     rows = {}

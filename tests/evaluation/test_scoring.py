@@ -31,6 +31,12 @@ class ScoreFnTest(tf.test.TestCase):
         self.assertAllClose(direct, mapped)
 
 
+class PopularityTest(tf.test.TestCase):
+    def test_every_user_gets_the_item_counts(self):
+        scores = scoring.popularity_score_fn(np.array([2, 0, 2, 3]), 5)(np.arange(3))
+        self.assertAllEqual(scores, np.tile([1.0, 0.0, 2.0, 1.0, 0.0], (3, 1)))
+
+
 class ReconstructLocalTest(tf.test.TestCase):
     def test_equals_each_user_alone_and_freezes_global_layers(self):
         num_users, num_items, batch, lr, epochs = 3, 9, 4, 0.5, 2

@@ -48,7 +48,7 @@ class ImplicitTrainPipelineTest(absltest.TestCase):
         )
         self.assertEqual(result.returncode, 0, result.stderr[-2000:])
         self.assertIn("--partition_attribute=zip_prefix", result.stdout)
-        self.assertIn("--personalize_steps=20", result.stdout)
+        self.assertIn("--personalize_steps=100", result.stdout)
 
     def test_bad_scenario_and_model_are_one_line_errors(self):
         for flags, message in (

@@ -67,6 +67,15 @@ def score_fn(
     return scores
 
 
+def popularity_score_fn(items: np.ndarray, num_items: int):
+    """``users -> [len(users), num_items]``: every item's training count.
+
+    The non-personalized reference a recommender has to beat.
+    """
+    counts = np.bincount(np.asarray(items), minlength=num_items).astype(np.float32)
+    return lambda users: np.tile(counts, (len(users), 1))
+
+
 def per_example_loss(loss: tf.keras.losses.Loss, y_true, y_pred) -> tf.Tensor:
     """The loss of each example (the reduction left out)."""
     return loss.call(y_true, y_pred)

@@ -90,9 +90,13 @@ RUN_OUTPUTS = (
     CHECKPOINT_DIR,
 )
 # Settings that may change between a run and its resumption: they do not
-# change the federated rounds (the baselines are trained after them).
+# change the federated rounds (a run folder may be moved or renamed;
+# personalization and the baselines come after the rounds).
 RESUMABLE_CHANGES = (
+    "root_output_dir",
+    "experiment_name",
     "checkpoint_every",
+    "personalize_steps",
     "baselines",
     "centralized_epochs",
     "centralized_l2",

@@ -9,7 +9,9 @@ configuration of every run.
   (cross-silo). ML-100K users are grouped into 10 stores by the first digit
   of their zip code (the smallest groups merged), every store takes part in
   every round, feedback is implicit (a rating is a purchase), and each store
-  fine-tunes the shared model on its own customers afterwards.
+  fine-tunes the shared model on its own customers afterwards. The server
+  adds up the stores' updates (step 10 on their mean): a customer's row is
+  trained by one store only, and the mean would divide its change by 10.
 * ``video_users``: each viewer's device is a client (cross-device) and
   predicts star ratings; user factors stay on the device (Federated
   Reconstruction).
@@ -57,8 +59,8 @@ SCENARIOS: dict[str, Scenario] = {
                 client_optimizer="adam",
                 client_learning_rate=0.001,
                 server_optimizer="sgd",
-                server_learning_rate=1.0,
-                personalize_steps=20,
+                server_learning_rate=10.0,
+                personalize_steps=100,
                 eval_every=5,
                 experiment_name="ecommerce_stores",
             ),
