@@ -229,6 +229,20 @@ class ExperimentResumeTest(tf.test.TestCase):
         experiment.check_resumable(
             config_lib.TrainConfig(rounds=10, checkpoint_every=5), out
         )
+        # A moved or renamed folder, and what comes after the rounds.
+        experiment.check_resumable(
+            config_lib.TrainConfig(
+                rounds=10, root_output_dir="/elsewhere", experiment_name="renamed"
+            ),
+            out,
+        )
+        implicit = config_lib.TrainConfig(task="implicit", rounds=10)
+        metrics_writer.write_json(out / "hparams.json", implicit.as_dict())
+        experiment.check_resumable(
+            config_lib.TrainConfig(task="implicit", rounds=10, personalize_steps=50),
+            out,
+        )
+        metrics_writer.write_json(out / "hparams.json", config.as_dict())
         with self.assertRaisesRegex(
             errors.UserInputError, r"rounds: 10 -> 20, seed: 0 -> 1.*--fresh"
         ):
