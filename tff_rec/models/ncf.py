@@ -44,6 +44,9 @@ GMF_USER_EMBEDDING = "gmf_user_embedding"
 GMF_ITEM_EMBEDDING = "gmf_item_embedding"
 MLP_USER_EMBEDDING = "mlp_user_embedding"
 MLP_ITEM_EMBEDDING = "mlp_item_embedding"
+# Initializer seed offset and layer names of each branch's embeddings.
+GMF_EMBEDDINGS = (0, GMF_USER_EMBEDDING, GMF_ITEM_EMBEDDING)
+MLP_EMBEDDINGS = (2, MLP_USER_EMBEDDING, MLP_ITEM_EMBEDDING)
 # Hidden layer k of a tower is named f"{MLP_HIDDEN_PREFIX}{k}" (k from 0).
 MLP_HIDDEN_PREFIX = "mlp_hidden_"
 PREDICTION = "prediction"
@@ -152,8 +155,17 @@ def _id_inputs() -> tuple[tf.Tensor, tf.Tensor]:
     )
 
 
-def _user_stddev(init_stddev, user_init_stddev):
-    return init_stddev if user_init_stddev is None else user_init_stddev
+def _id_embeddings(
+    num_users, num_items, dim, seed, names, init_stddev, user_init_stddev
+):
+    """The (user, item) embedding layers of one branch, `names` = its
+    ``(offset, user layer name, item layer name)``."""
+    offset, user_name, item_name = names
+    user_stddev = init_stddev if user_init_stddev is None else user_init_stddev
+    return (
+        _embedding(num_users, dim, seed, offset, user_name, user_stddev),
+        _embedding(num_items, dim, seed, offset + 1, item_name, init_stddev),
+    )
 
 
 def _embedding(rows, dim, seed, offset, name, stddev=None):
@@ -225,16 +237,14 @@ def build_gmf(
     )
     validate_l2(l2)
     user, item = _id_inputs()
-    user_embedding = _embedding(
+    user_embedding, item_embedding = _id_embeddings(
         num_users,
+        num_items,
         embedding_dim,
         seed,
-        0,
-        GMF_USER_EMBEDDING,
-        _user_stddev(init_stddev, user_init_stddev),
-    )
-    item_embedding = _embedding(
-        num_items, embedding_dim, seed, 1, GMF_ITEM_EMBEDDING, init_stddev
+        GMF_EMBEDDINGS,
+        init_stddev,
+        user_init_stddev,
     )
     prediction = prediction_layer(seed, 0)
     p_u = user_embedding(user)
@@ -299,16 +309,14 @@ def build_mlp(
     )
     validate_l2(l2)
     user, item = _id_inputs()
-    user_embedding = _embedding(
+    user_embedding, item_embedding = _id_embeddings(
         num_users,
+        num_items,
         embedding_dim,
         seed,
-        2,
-        MLP_USER_EMBEDDING,
-        _user_stddev(init_stddev, user_init_stddev),
-    )
-    item_embedding = _embedding(
-        num_items, embedding_dim, seed, 3, MLP_ITEM_EMBEDDING, init_stddev
+        MLP_EMBEDDINGS,
+        init_stddev,
+        user_init_stddev,
     )
     tower = dense_tower(hidden_units, seed)
     prediction = prediction_layer(seed, len(tower))
@@ -380,27 +388,23 @@ def build_neumf(
     )
     validate_l2(l2)
     user, item = _id_inputs()
-    gmf_user = _embedding(
+    gmf_user, gmf_item = _id_embeddings(
         num_users,
+        num_items,
         embedding_dim,
         seed,
-        0,
-        GMF_USER_EMBEDDING,
-        _user_stddev(init_stddev, user_init_stddev),
+        GMF_EMBEDDINGS,
+        init_stddev,
+        user_init_stddev,
     )
-    gmf_item = _embedding(
-        num_items, embedding_dim, seed, 1, GMF_ITEM_EMBEDDING, init_stddev
-    )
-    mlp_user = _embedding(
+    mlp_user, mlp_item = _id_embeddings(
         num_users,
+        num_items,
         mlp_embedding_dim,
         seed,
-        2,
-        MLP_USER_EMBEDDING,
-        _user_stddev(init_stddev, user_init_stddev),
-    )
-    mlp_item = _embedding(
-        num_items, mlp_embedding_dim, seed, 3, MLP_ITEM_EMBEDDING, init_stddev
+        MLP_EMBEDDINGS,
+        init_stddev,
+        user_init_stddev,
     )
     tower = dense_tower(hidden_units, seed)
     prediction = prediction_layer(seed, len(tower))
