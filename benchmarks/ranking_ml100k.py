@@ -81,10 +81,6 @@ CONFIGS = {
     "fedavg_neumf": dict(FEDAVG, model="neumf"),
     "fedrecon_gmf": dict(FEDRECON, model="gmf"),
     "fedrecon_neumf": dict(FEDRECON, model="neumf"),
-    # Three local passes (reconstruction and training) per round.
-    "fedrecon_gmf_3epochs": dict(
-        FEDRECON, model="gmf", client_epochs=3, reconstruction_epochs=3
-    ),
 }
 METRICS = ("sampled_hr@10", "sampled_ndcg@10", "hr@10", "ndcg@10")
 STORE_PREFIXES = ("global", "personalized", "local_only")
