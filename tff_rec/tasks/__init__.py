@@ -1,3 +1,4 @@
 """Losses and metrics per task."""
 
+from tff_rec.tasks import implicit
 from tff_rec.tasks import rating
