@@ -83,7 +83,7 @@ CONFIGS = {
     "fedrecon_neumf": dict(FEDRECON, model="neumf"),
 }
 METRICS = ("sampled_hr@10", "sampled_ndcg@10", "hr@10", "ndcg@10")
-STORE_PREFIXES = ("global", "personalized", "local_only")
+STORE_PREFIXES = ("global", "personalized", "local_only", "centralized")
 
 
 def _run(name, root):
@@ -167,7 +167,10 @@ def main(argv):
         for prefix in STORE_PREFIXES:
             print(
                 f"{'stores ' + prefix:<22}"
-                + "".join(f"{stores[f'{prefix}_{m}']:>17.4f}" for m in METRICS)
+                + "".join(
+                    f"{stores.get(f'{prefix}_{m}', float('nan')):>17.4f}"
+                    for m in METRICS
+                )
             )
 
 
