@@ -64,6 +64,27 @@ class RankingExperimentTest(parameterized.TestCase, tf.test.TestCase):
         self.assertFalse(any("user_embedding" in n for n in names), names)
         self.assertNotEmpty(list((out / "tensorboard").iterdir()))
 
+    def test_with_dp_and_compressed_updates(self):
+        config = self.config(
+            algorithm="fedrecon",
+            model="gmf",
+            aggregator="dp_gaussian_fixed",
+            noise_multiplier=0.1,
+            clip=1.0,
+            quantize_bits=8,
+            sparse_item_updates=True,
+            broadcast_quantize_bits=8,
+            experiment_name="dp_compressed",
+        )
+        results = experiment.run_experiment(config)
+        with open(self.tmp / "runs" / "dp_compressed" / "metrics.csv") as f:
+            rows = list(csv.DictReader(f))
+        for row in rows:
+            self.assertGreater(float(row["epsilon"]), 0.0)
+            self.assertLess(float(row["bytes_up"]), float(row["dense_bytes_up"]))
+        self.assertBetween(results["sampled_hr@10"], 0.0, 1.0)
+        self.assertIn("epsilon", results)
+
     def test_personalization_and_baselines(self):
         config = self.config(
             algorithm="fedavg",
