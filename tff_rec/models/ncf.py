@@ -215,13 +215,14 @@ def build_gmf(
         `DEFAULT_L2`.
       seed: initializer seed; None draws one.
       init_stddev: standard deviation of the embedding initializer; None
-        means `EMBEDDING_STDDEV` (the NCF paper's 0.01). Federated
-        Reconstruction starts every user from the initializer each round,
-        and from 0.01 two reconstruction epochs barely move it: use ~0.1.
+        means `EMBEDDING_STDDEV` (the NCF paper's 0.01). The federated
+        runs of `benchmarks/ranking_ml100k.py` use 0.1 with zero user
+        embeddings.
       user_init_stddev: the same for the user embeddings (the local
         layers); None means `init_stddev`, 0 means zeros. With Federated
-        Reconstruction, zeros make each round's reconstruction a function
-        of the global model and the user's data alone (no random start).
+        Reconstruction a client starts its user embeddings from the
+        initializer every round: zeros make the reconstruction depend on
+        the global model and the user's data alone.
 
     Returns:
       A `mf.RecommenderModel` whose output is ``[batch, 2]`` (logit, penalty)
@@ -283,14 +284,7 @@ def build_mlp(
       l2: per-example L2 penalty weight on the embedding rows; None means
         `DEFAULT_L2`.
       seed: initializer seed; None draws one.
-      init_stddev: standard deviation of the embedding initializer; None
-        means `EMBEDDING_STDDEV` (the NCF paper's 0.01). Federated
-        Reconstruction starts every user from the initializer each round,
-        and from 0.01 two reconstruction epochs barely move it: use ~0.1.
-      user_init_stddev: the same for the user embeddings (the local
-        layers); None means `init_stddev`, 0 means zeros. With Federated
-        Reconstruction, zeros make each round's reconstruction a function
-        of the global model and the user's data alone (no random start).
+      init_stddev, user_init_stddev: as for `build_gmf`.
 
     Returns:
       A `mf.RecommenderModel` (see `build_gmf`).
