@@ -17,7 +17,10 @@ configuration of every run.
   Reconstruction).
 * ``news_users``: each reader's device is a client; feedback is implicit
   (a click) and the test set is each reader's latest interaction (a recency
-  split), ranked with user factors kept on the device.
+  split), ranked with user factors kept on the device. The optimizer
+  settings are those of the reconstruction runs of
+  `benchmarks/ranking_ml100k.py` (client Adam steps, server step 10 on the
+  mean update, zero-initialised user embeddings).
 """
 
 from __future__ import annotations
@@ -86,7 +89,18 @@ SCENARIOS: dict[str, Scenario] = {
                 split="leave_last_out",
                 partition="user",
                 algorithm="fedrecon",
-                l2=0.0,
+                rounds=150,
+                clients_per_round=50,
+                batch_size=32,
+                l2=0.01,
+                client_optimizer="adam",
+                client_learning_rate=0.005,
+                server_optimizer="sgd",
+                server_learning_rate=10.0,
+                init_stddev=0.1,
+                user_init_stddev=0.0,
+                reconstruction_learning_rate=2.0,
+                eval_every=25,
                 experiment_name="news_users",
             ),
         ),
