@@ -50,30 +50,10 @@ COMMON = dict(
     centralized_learning_rate=0.002,
     centralized_batch_size=1280,
 )
-# Federated settings: every client takes Adam steps on its own data (SGD
-# steps on GMF's tiny initial gradients barely move), the server adds 10x
-# the mean update (a row touched by few of the 50 clients is otherwise
-# diluted by the mean). Item embeddings start from N(0, 0.1^2), user
-# embeddings from zeros, so a round's reconstruction depends only on the
-# global model and the user's data.
-FEDERATED = dict(
-    rounds=150,
-    clients_per_round=50,
-    batch_size=32,
-    client_optimizer="adam",
-    client_learning_rate=0.005,
-    server_optimizer="sgd",
-    server_learning_rate=10.0,
-    init_stddev=0.1,
-    user_init_stddev=0.0,
-)
-FEDRECON = dict(
-    FEDERATED,
-    algorithm="fedrecon",
-    reconstruction_learning_rate=2.0,
-    reconstruction_epochs=2,
-)
-FEDAVG = dict(FEDERATED, algorithm="fedavg")
+# The federated settings (and their reasons) are the library's, shared with
+# the news_users scenario.
+FEDRECON = scenarios.IMPLICIT_RECONSTRUCTION
+FEDAVG = dict(scenarios.IMPLICIT_FEDERATED, algorithm="fedavg")
 CONFIGS = {
     "centralized_gmf": dict(algorithm="centralized", model="gmf"),
     "centralized_neumf": dict(algorithm="centralized", model="neumf"),
