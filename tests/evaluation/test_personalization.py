@@ -64,7 +64,7 @@ class ClientTrainerTest(tf.test.TestCase):
         out = personalization.for_each_client(
             self.trainer,
             [2, 0],
-            lambda k: self.start,
+            self.start,
             lambda k: _examples(k),
             evaluate,
             steps=1,

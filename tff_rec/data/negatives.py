@@ -118,6 +118,44 @@ def with_negatives(
     return rows, users[rows], out_items.astype(np.int32), labels
 
 
+def implicit_examples(
+    users: np.ndarray,
+    items: np.ndarray,
+    *,
+    num_items: int,
+    negatives: int,
+    rng: np.random.Generator,
+    model_users: np.ndarray | None = None,
+    user_columns: Mapping[str, np.ndarray] | None = None,
+) -> tuple[collections.OrderedDict, np.ndarray]:
+    """Model inputs and labels of positives with their sampled negatives.
+
+    Args:
+      users, items: the positives (global user ids).
+      num_items, negatives, rng: as for `with_negatives`.
+      model_users: the id that feeds the model's ``user`` input for each
+        positive (e.g. the user's index on its client); None means `users`.
+      user_columns: extra model inputs per global user id.
+
+    Returns:
+      ``(x, labels)``: ``x`` is ``OrderedDict(user, item, *user_columns)``,
+      in groups as `with_negatives` lays them out.
+    """
+    rows, _, out_items, labels = with_negatives(
+        users, items, num_items=num_items, negatives=negatives, rng=rng
+    )
+    model_users = users if model_users is None else model_users
+    x = collections.OrderedDict(user=np.asarray(model_users)[rows], item=out_items)
+    for name, table in (user_columns or {}).items():
+        x[name] = np.asarray(table)[np.asarray(users)[rows]]
+    return x, labels
+
+
+def group_rows(groups: np.ndarray, group_size: int) -> np.ndarray:
+    """The example rows of whole groups, in the order of `groups`."""
+    return (np.asarray(groups)[:, None] * group_size + np.arange(group_size)).ravel()
+
+
 def client_rng(seed: int, round_num: int, k: int) -> np.random.Generator:
     """The generator of client `k`'s negatives in round `round_num`."""
     return np.random.default_rng([seed, _NEGATIVES_STREAM, round_num, k])
@@ -166,18 +204,17 @@ def implicit_batches(
         client_data_lib.DEFAULT_BATCH_SIZE if batch_size is None else batch_size
     )
     span = data.client_rows(k)
-    users = data.users[span]
-    rows, _, items, labels = with_negatives(
-        users,
+    x, labels = implicit_examples(
+        data.users[span],
         data.items[span],
         num_items=num_items,
         negatives=negatives,
         rng=client_rng(seed, round_num, k),
+        model_users=(data.local_users if user_key == "local_user" else data.users)[
+            span
+        ],
+        user_columns=user_columns,
     )
-    model_users = (data.local_users if user_key == "local_user" else data.users)[span]
-    x = collections.OrderedDict(user=model_users[rows], item=items)
-    for name, table in (user_columns or {}).items():
-        x[name] = np.asarray(table)[users[rows]]
     dataset = tf.data.Dataset.from_tensor_slices(
         collections.OrderedDict(x=x, y=labels[:, None])
     )

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from tff_rec.data import negatives
+from tff_rec.evaluation import scoring
 from tff_rec.models import matrix_factorization as mf
 
 # (x, y) training arrays of one client: x maps input names to int arrays.
@@ -106,13 +108,8 @@ class ClientTrainer:
                 if done == total:
                     break
                 picked = order[b * groups_per_batch : (b + 1) * groups_per_batch]
-                rows = (picked[:, None] * group_size + np.arange(group_size)).ravel()
-                batch_x = collections.OrderedDict(
-                    (k, tf.constant(np.asarray(v)[rows], tf.int32))
-                    for k, v in x.items()
-                )
-                batch_y = tf.constant(y[rows].reshape(-1, 1), tf.float32)
-                value = float(self._step(batch_x, batch_y))
+                rows = negatives.group_rows(picked, group_size)
+                value = float(self._step(*scoring.batch_tensors(x, y, rows)))
                 done += 1
         return value
 
@@ -120,7 +117,7 @@ class ClientTrainer:
 def for_each_client(
     trainer: ClientTrainer,
     clients: Sequence[int],
-    start_weights: Callable[[int], Sequence[np.ndarray]],
+    start_weights: Sequence[np.ndarray],
     examples: Callable[[int], Examples],
     evaluate: Callable[[int, mf.RecommenderModel], Mapping[str, np.ndarray]],
     *,
@@ -135,8 +132,8 @@ def for_each_client(
     Args:
       trainer: the shared `ClientTrainer`.
       clients: client indices.
-      start_weights: a client's starting weights (the federated model, or
-        the initialisation for local-only).
+      start_weights: every client's starting weights (the federated model,
+        or the initialisation for local-only).
       examples: a client's training examples.
       evaluate: per-user metrics of a client's trained model (e.g.
         `RankingEvaluator.per_user` restricted to its users).
@@ -151,7 +148,7 @@ def for_each_client(
     parts: dict[str, list[np.ndarray]] = collections.defaultdict(list)
     for n, k in enumerate(clients):
         trainer.train(
-            start_weights(k),
+            start_weights,
             examples(k),
             steps=steps,
             epochs=epochs,

@@ -76,6 +76,18 @@ def popularity_score_fn(items: np.ndarray, num_items: int):
     return lambda users: np.tile(counts, (len(users), 1))
 
 
+def batch_tensors(
+    x: Mapping[str, np.ndarray], y: np.ndarray, rows: np.ndarray
+) -> tuple[collections.OrderedDict, tf.Tensor]:
+    """Rows `rows` of examples ``(x, y)`` as model inputs and ``[n, 1]`` labels."""
+    return (
+        collections.OrderedDict(
+            (k, tf.constant(np.asarray(v)[rows], tf.int32)) for k, v in x.items()
+        ),
+        tf.constant(y[rows].reshape(-1, 1), tf.float32),
+    )
+
+
 def per_example_loss(loss: tf.keras.losses.Loss, y_true, y_pred) -> tf.Tensor:
     """The loss of each example (the reduction left out)."""
     return loss.call(y_true, y_pred)
@@ -136,11 +148,4 @@ def reconstruct_local(
     for _ in range(epochs):
         for j in range(step.max() + 1):
             rows = order[bounds[j] : bounds[j + 1]]
-            batch_x = collections.OrderedDict(
-                (k, tf.constant(np.asarray(v)[rows], tf.int32)) for k, v in x.items()
-            )
-            apply(
-                batch_x,
-                tf.constant(y[rows].reshape(-1, 1), tf.float32),
-                tf.constant(weight[rows], tf.float32),
-            )
+            apply(*batch_tensors(x, y, rows), tf.constant(weight[rows], tf.float32))

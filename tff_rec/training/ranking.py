@@ -165,28 +165,23 @@ def client_datasets_fn(config: config_lib.TrainConfig, federated, ranking):
     return datasets
 
 
-def _examples(config, ranking, users, items, rng, *, user_index=None):
-    """(x, y) arrays of positives and sampled negatives, users contiguous."""
-    _, ex_users, ex_items, labels = negatives_lib.with_negatives(
+def _examples(config, ranking, users, items, rng):
+    """(x, y) arrays of positives and sampled negatives (global user ids)."""
+    return negatives_lib.implicit_examples(
         users,
         items,
         num_items=ranking.num_items,
         negatives=config.negatives,
         rng=rng,
+        user_columns=ranking.user_columns,
     )
-    x = {
-        "user": ex_users if user_index is None else user_index[ex_users],
-        "item": ex_items,
-    }
-    for name, table in ranking.user_columns.items():
-        x[name] = np.asarray(table)[ex_users]
-    return x, labels
 
 
 def _by_user(x, y, group):
     """Reorders groups so that each user's examples are contiguous."""
-    order = np.argsort(x["user"][::group], kind="stable")
-    rows = (order[:, None] * group + np.arange(group)).ravel()
+    rows = negatives_lib.group_rows(
+        np.argsort(x["user"][::group], kind="stable"), group
+    )
     return {k: np.asarray(v)[rows] for k, v in x.items()}, y[rows]
 
 
@@ -288,7 +283,7 @@ def per_client(
     config: config_lib.TrainConfig,
     ranking: RankingData,
     federated: client_data_lib.FederatedData,
-    start_weights: Callable[[int], list[np.ndarray]],
+    start_weights: list[np.ndarray] | None,
     *,
     steps: int | None = None,
     epochs: int | None = None,
@@ -298,9 +293,12 @@ def per_client(
     """Trains each client alone from `start_weights` and scores its users.
 
     The model has a global user table (ids), so a client's model scores its
-    own users. Returns the metrics averaged over all evaluated users.
+    own users. `start_weights` None means the model's initialisation. Returns
+    the metrics averaged over all evaluated users.
     """
     model = model_fn(config, ranking, ranking.num_users)()
+    if start_weights is None:
+        start_weights = model.keras_model.get_weights()
     trainer = personalization.ClientTrainer(
         model,
         loss_fn(config)(),
@@ -357,12 +355,11 @@ def personalize(config, ranking, federated, model) -> dict[str, float]:
     With the clients' optimizer and learning rate (`config.client_optimizer`,
     `config.client_learning_rate`), as in the federated rounds.
     """
-    weights = model.keras_model.get_weights()
     return per_client(
         config,
         ranking,
         federated,
-        lambda k: weights,
+        model.keras_model.get_weights(),
         steps=config.personalize_steps,
         optimizer=optimizers.build_keras_optimizer(
             config.client_optimizer, config.client_learning_rate
@@ -373,12 +370,11 @@ def personalize(config, ranking, federated, model) -> dict[str, float]:
 
 def local_only(config, ranking, federated) -> dict[str, float]:
     """Each client trains the model from its initialisation on its own data."""
-    initial = model_fn(config, ranking, ranking.num_users)().keras_model.get_weights()
     return per_client(
         config,
         ranking,
         federated,
-        lambda k: initial,
+        None,
         epochs=config.centralized_epochs,
         optimizer=tf.keras.optimizers.Adam(config.centralized_learning_rate),
         label="local-only",
