@@ -640,17 +640,28 @@ def run_experiment(
                 process = build_process(config, data, spec)
 
             implicit_task = config.task is config_lib.Task.IMPLICIT
+            # The last state's server model: building it reconstructs every
+            # user (fedrecon), and the last round's evaluation and the final
+            # outputs use the same state.
+            built = {}
+
+            def server_model(state):
+                if built.get("state") is not state:
+                    built.update(
+                        state=state,
+                        model=ranking.server_model(
+                            config,
+                            process,
+                            state,
+                            data.ranking,
+                            training_history(data.split),
+                        ),
+                    )
+                return built["model"]
 
             def evaluate(state):
                 if implicit_task:
-                    model = ranking.server_model(
-                        config,
-                        process,
-                        state,
-                        data.ranking,
-                        training_history(data.split),
-                    )
-                    return ranking.evaluate_model(model, data.ranking)
+                    return ranking.evaluate_model(server_model(state), data.ranking)
                 weights = global_weights(config, process, state, data)
                 metrics = evaluate_weights(config, weights, data)
                 return {"test_rmse": metrics.rmse, "test_mae": metrics.mae}
@@ -689,9 +700,7 @@ def run_experiment(
             final = dict(history[-1]) if history else {}
             test_keys = task_metric_names(config)
             if implicit_task:
-                model = ranking.server_model(
-                    config, process, state, data.ranking, training_history(data.split)
-                )
+                model = server_model(state)
                 save_arrays(output_dir, ranking.global_weights_arrays(model))
                 if not all(k in final for k in test_keys):
                     final.update(ranking.evaluate_model(model, data.ranking))

@@ -119,8 +119,10 @@ def drop_out(
 
 
 TRAIN_METRICS = ("loss", "rmse", "mae", "auc", "accuracy")
-# Shown on the progress line when present.
-PROGRESS_METRICS = ("train_loss", "test_rmse", "hr@10", "sampled_hr@10")
+# Shown on the progress line when present: these, and the top-K hit rates
+# for every K.
+PROGRESS_METRICS = ("train_loss", "test_rmse")
+PROGRESS_PREFIXES = ("hr@", "sampled_hr@")
 
 
 def train_metrics(round_metrics: Mapping) -> dict[str, float]:
@@ -329,7 +331,11 @@ def run_rounds(
                 )
             )
         if progress is not None:
-            shown = {k: v for k, v in row.items() if k in PROGRESS_METRICS}
+            shown = {
+                k: v
+                for k, v in row.items()
+                if k in PROGRESS_METRICS or k.startswith(PROGRESS_PREFIXES)
+            }
             progress.update(
                 round_num, " ".join(f"{k}={v:.4f}" for k, v in shown.items())
             )
