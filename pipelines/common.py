@@ -36,22 +36,46 @@ def user_errors_exit():
         fail(str(e))
 
 
+RUNTIMES = ("inprocess", "tff_cpp")
+DEFAULT_RUNTIME = "inprocess"
+
+
 def install_runtime(
-    *, simulate_secure_aggregation: bool = False, workers: str | None = None
+    *,
+    runtime: str | None = None,
+    simulate_secure_aggregation: bool = False,
+    workers: str | None = None,
 ) -> None:
     """Installs the TFF execution context that runs the computations.
 
     Args:
+      runtime: ``inprocess`` (`tff_rec.runtime.inprocess`: rounds run in this
+        process, many clients per graph run, on a GPU when one is visible) or
+        ``tff_cpp`` (TFF's C++ runtime on a worker process). None means
+        ``tff_cpp`` when `workers` is given, else `DEFAULT_RUNTIME`.
       simulate_secure_aggregation: compile secure intrinsics to their insecure
-        bodies (TFF's C++ runtime cannot run them).
+        bodies (TFF's C++ runtime cannot run them; the in-process runtime sums
+        secure values in the clear itself).
       workers: comma-separated ``host:port`` of running TFF workers
-        (``python -m pipelines.worker``); None runs everything on a local
-        worker process that this process owns.
+        (``python -m pipelines.worker``); None runs everything in this
+        process or on a local worker process that this process owns.
 
     Raises:
-      tff_rec.errors.UserInputError: bad or unreachable worker addresses.
+      tff_rec.errors.UserInputError: bad or unreachable worker addresses, an
+        unknown runtime, or workers with the in-process runtime.
     """
+    if runtime is None:
+        runtime = "tff_cpp" if workers else DEFAULT_RUNTIME
+    if runtime not in RUNTIMES:
+        raise errors.UserInputError(
+            f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}"
+        )
     if workers:
+        if runtime != "tff_cpp":
+            raise errors.UserInputError(
+                "--workers runs rounds on TFF's C++ workers: use it with "
+                f"--runtime=tff_cpp, not --runtime={runtime}"
+            )
         from tff_rec.runtime import remote
 
         remote.set_remote_execution_context(
@@ -60,6 +84,15 @@ def install_runtime(
         return
     from tff_rec.runtime import local_cpp
 
+    if runtime == "inprocess":
+        from tff_rec.runtime import inprocess
+
+        inprocess.set_inprocess_execution_context(
+            fallback_fn=lambda: local_cpp.create_local_cpp_execution_context(
+                simulate_secure_aggregation=simulate_secure_aggregation
+            )
+        )
+        return
     local_cpp.set_local_cpp_execution_context(
         simulate_secure_aggregation=simulate_secure_aggregation
     )

@@ -221,6 +221,7 @@ class Computation:
     parameters: tuple[Leaf, ...]
     results: tuple[Leaf, ...]
     init_op: str | None
+    control_inputs: frozenset[str]
 
     @property
     def sequence_parameters(self) -> frozenset[int]:
@@ -232,15 +233,22 @@ class Computation:
 def load(comp: tff.framework.ConcreteComputation) -> Computation:
     """Parses a compiled TFF TensorFlow computation (see `tensorflow_proto`)."""
     proto = tensorflow_proto(comp)
+    graph_def = replace_reduce_dataset(
+        tf.compat.v1.GraphDef.FromString(proto.graph_def.value)
+    )
     return Computation(
-        graph_def=replace_reduce_dataset(
-            tf.compat.v1.GraphDef.FromString(proto.graph_def.value)
-        ),
+        graph_def=graph_def,
         parameters=tuple(
             binding_leaves(proto.parameter if proto.HasField("parameter") else None)
         ),
         results=tuple(binding_leaves(proto.result)),
         init_op=proto.initialize_op or None,
+        control_inputs=frozenset(
+            name[1:]
+            for node in graph_def.node
+            for name in node.input
+            if name.startswith("^")
+        ),
     )
 
 
@@ -277,6 +285,11 @@ def import_computation(
     for index, leaf in enumerate(computation.parameters):
         if index in input_map:
             tf_input_map[leaf.name] = input_map[index]
+            # Ops that wait for the parameter's placeholder wait for its
+            # replacement instead.
+            op_name = leaf.name.split(":")[0]
+            if op_name in computation.control_inputs:
+                tf_input_map[f"^{op_name}"] = input_map[index]
             inputs.append(None)
         elif leaf.kind == SEQUENCE:
             serialized = tf.compat.v1.placeholder(
@@ -305,8 +318,22 @@ def import_computation(
     return ImportedComputation(resolved_inputs, outputs, init_op)
 
 
+def _fast_start_options() -> tf.data.Options:
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
+
+
 def serialize_dataset(dataset: tf.data.Dataset) -> bytes:
-    """The serialized graph of `dataset`, as TFF's runtime sends it."""
+    """The serialized graph of `dataset`, as TFF's runtime sends it.
+
+    tf.data's autotuning is turned off first: it only sizes buffers and
+    thread pools, and starting it cost more than iterating a small client's
+    few batches. Static optimizations stay on: one of them
+    (``shuffle_and_repeat_fusion``) changes the order in which a reshuffled,
+    repeated dataset is read, and TFF's runtime applies it.
+    """
+    dataset = dataset.with_options(_fast_start_options())
     variant = tf.data.experimental.to_variant(dataset)
     return tf.raw_ops.DatasetToGraphV2(input_dataset=variant).numpy()
 

@@ -38,7 +38,7 @@ import tensorflow_federated as tff
 
 from tff_rec.runtime import graphs
 
-DEFAULT_MAX_SLOTS = 32
+DEFAULT_MAX_SLOTS = 8
 
 
 def _num_leaves(type_spec: tff.Type) -> int:

@@ -1,0 +1,180 @@
+r"""Round speed of the in-process runtime against TFF's C++ runtime.
+
+Trains biased matrix factorization with weighted FedAvg on MovieLens-100K
+(per-user clients, 20% holdout), `--clients_per_round` clients per round for
+`--rounds` rounds, once per runtime, in this one process, and prints the
+median seconds per round, client updates per second and training examples
+per second of each. As the limit, it trains the same Keras model on the pooled
+training data with the same batch size and prints its examples per second.
+
+  python -m benchmarks.runtime_speed \
+      --output_json=benchmarks/results/runtime_speed.json
+
+The first round of each runtime includes compiling the process (and, in
+process, building its graphs); the median is over all rounds. Takes about
+3 minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import statistics
+import sys
+import time
+
+import tensorflow as tf
+from absl import app
+from absl import flags
+
+import pipelines  # noqa: F401  (quiets TensorFlow's C++ logging)
+from pipelines import common
+from tff_rec.data import client_data as client_data_lib
+from tff_rec.evaluation import baselines
+from tff_rec.training import config as config_lib
+from tff_rec.training import experiment
+from tff_rec.training import federated
+
+_OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Write the figures here.")
+_ROUNDS = flags.DEFINE_integer("rounds", 20, "Rounds per runtime.")
+_CLIENTS_PER_ROUND = flags.DEFINE_integer(
+    "clients_per_round", 100, "Clients per round."
+)
+_BATCH_SIZE = flags.DEFINE_integer(
+    "batch_size", 16, "Client and centralized batch size."
+)
+_RUNTIMES = flags.DEFINE_list(
+    "runtimes", ["tff_cpp", "inprocess"], "Runtimes to time, in this order."
+)
+_CENTRALIZED_EPOCHS = flags.DEFINE_integer(
+    "centralized_epochs", 3, "Epochs of the centralized Keras reference."
+)
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Local ML-100K copy.")
+_SEED = flags.DEFINE_integer("seed", 0, "Split, sampling and init seed.")
+
+
+def _config() -> config_lib.TrainConfig:
+    return config_lib.TrainConfig(
+        data_dir=_DATA_DIR.value,
+        algorithm=config_lib.Algorithm.FEDAVG,
+        rounds=_ROUNDS.value,
+        clients_per_round=_CLIENTS_PER_ROUND.value,
+        batch_size=_BATCH_SIZE.value,
+        seed=_SEED.value,
+    )
+
+
+def time_runtime(runtime: str, config, data) -> dict[str, float]:
+    """Runs `config.rounds` rounds on `runtime`; returns its speed figures."""
+    common.install_runtime(runtime=runtime)
+    process = experiment.build_process(config, data)
+    examples = {}
+
+    def client_datasets(clients, round_num):
+        examples[round_num] = sum(data.federated.client_size(k) for k in clients)
+        return [
+            client_data_lib.client_batches(
+                data.federated,
+                k,
+                batch_size=config.batch_size,
+                shuffle_seed=config.seed * 1_000_003 + round_num,
+            )
+            for k in clients
+        ]
+
+    schedule = federated.RoundSchedule(
+        rounds=config.rounds,
+        clients_per_round=config.clients_per_round,
+        batch_size=config.batch_size,
+        seed=config.seed,
+    )
+    start = time.perf_counter()
+    _, history = federated.run_rounds(
+        process,
+        data.federated,
+        schedule,
+        client_datasets_fn=client_datasets,
+        show_progress=True,
+    )
+    total = time.perf_counter() - start
+    seconds = [row["round_seconds"] for row in history]
+    median = statistics.median(seconds)
+    median_examples = statistics.median(examples.values())
+    return {
+        "median_round_seconds": median,
+        "first_round_seconds": seconds[0],
+        "total_seconds": total,
+        "clients_per_second": config.clients_per_round / median,
+        "examples_per_second": median_examples / median,
+        "final_train_loss": history[-1].get("train_loss"),
+    }
+
+
+def main(argv):
+    del argv
+    config = _config()
+    data = experiment.prepare_data(config)
+    results = {
+        "rounds": config.rounds,
+        "clients_per_round": config.clients_per_round,
+        "batch_size": config.batch_size,
+        "devices": [d.name for d in tf.config.list_logical_devices()],
+    }
+    for runtime in _RUNTIMES.value:
+        print(f"Timing runtime {runtime}...", file=sys.stderr, flush=True)
+        figures = time_runtime(runtime, config, data)
+        for key, value in figures.items():
+            results[f"{runtime}_{key}"] = value
+    centralized = baselines.train_centralized(
+        data.split.train,
+        data.split.test,
+        embedding_dim=config.embedding_dim,
+        epochs=_CENTRALIZED_EPOCHS.value,
+        batch_size=config.batch_size,
+        seed=config.seed,
+    )
+    results["centralized_examples_per_second"] = centralized.examples_per_second
+    print(format_table(results))
+    if _OUTPUT_JSON.value:
+        path = pathlib.Path(_OUTPUT_JSON.value)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def format_table(results: dict) -> str:
+    lines = [
+        "| runtime | median s/round | client updates/s | examples/s |",
+        "| --- | --- | --- | --- |",
+    ]
+    for runtime in ("tff_cpp", "inprocess"):
+        if f"{runtime}_median_round_seconds" not in results:
+            continue
+        lines.append(
+            f"| {runtime} | {results[f'{runtime}_median_round_seconds']:.3f} | "
+            f"{results[f'{runtime}_clients_per_second']:.1f} | "
+            f"{results[f'{runtime}_examples_per_second']:.0f} |"
+        )
+    lines.append(
+        f"| centralized Keras | - | - | "
+        f"{results['centralized_examples_per_second']:.0f} |"
+    )
+    if "tff_cpp_clients_per_second" in results and (
+        "inprocess_clients_per_second" in results
+    ):
+        speedup = (
+            results["inprocess_clients_per_second"]
+            / results["tff_cpp_clients_per_second"]
+        )
+        limit = (
+            results["centralized_examples_per_second"]
+            / results["inprocess_examples_per_second"]
+        )
+        lines.append(
+            f"\ninprocess / tff_cpp: {speedup:.1f}x; centralized / inprocess "
+            f"examples/s: {limit:.2f}x"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    app.run(main)
