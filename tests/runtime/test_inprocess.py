@@ -275,9 +275,18 @@ def test_wrong_client_value_is_a_type_error():
 
 
 @pytest.mark.skipif(not tf.config.list_physical_devices("GPU"), reason="needs a GPU")
-def test_rounds_run_on_the_gpu(capfd):
+def test_rounds_run_on_the_gpu(cpp_context):
+    process = fed_avg.build_weighted_fed_avg(_model_fn(_NUM_USERS))
+    context = inprocess.create_inprocess_execution_context(log_device_placement=True)
+    _, _, weights = _run(process, context, per_user=False, rounds=2)
+    assert any("GPU" in device for device in context.devices_used())
+    _, _, reference = _run(process, cpp_context, per_user=False, rounds=2)
+    for ours, theirs in zip(weights, reference, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+def test_devices_used_are_recorded():
     process = fed_avg.build_weighted_fed_avg(_model_fn(_NUM_USERS))
     context = inprocess.create_inprocess_execution_context(log_device_placement=True)
     _run(process, context, per_user=False, rounds=1)
-    placement = capfd.readouterr().err
-    assert "device:GPU:0" in placement
+    assert any("CPU" in device for device in context.devices_used())

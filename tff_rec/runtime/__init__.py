@@ -1,5 +1,8 @@
 """Execution contexts that run TFF learning processes."""
 
+from tff_rec.runtime.inprocess import InProcessContext
+from tff_rec.runtime.inprocess import create_inprocess_execution_context
+from tff_rec.runtime.inprocess import set_inprocess_execution_context
 from tff_rec.runtime.local_cpp import create_local_cpp_execution_context
 from tff_rec.runtime.local_cpp import set_local_cpp_execution_context
 from tff_rec.runtime.local_cpp import shutdown_workers

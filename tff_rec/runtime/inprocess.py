@@ -140,6 +140,10 @@ class _RoundRunner:
             comp, max_slots=max_slots, log_device_placement=log_device_placement
         )
 
+    @property
+    def devices_used(self) -> set[str]:
+        return self._runner.devices_used
+
     def __call__(self, arg):
         state_type, data_type = self._type.parameter
         if not isinstance(arg, tff.structure.Struct):
@@ -227,6 +231,15 @@ class InProcessContext(tff.framework.SyncContext):
                 flatten_value(runner(arg), initialize.type_signature.result), result
             )
         return None
+
+    def devices_used(self) -> set[str]:
+        """Devices that ran client work so far; filled only when the context
+        was created with ``log_device_placement=True``."""
+        with self._lock:
+            runners = [runner for _, runner in self._runners.values()]
+        return set().union(
+            *(r.devices_used for r in runners if isinstance(r, _RoundRunner))
+        )
 
     def invoke(self, comp, arg):
         runner = self._runner(comp)

@@ -116,6 +116,8 @@ class _WorkChunk:
             graph=self._graph,
             config=graphs.session_config(log_device_placement=log_device_placement),
         )
+        self._trace = log_device_placement
+        self.devices_used: set[str] = set()
 
     def run(self, accumulator, broadcast, client_leaves):
         feed = dict(zip(self.accumulator, accumulator, strict=True))
@@ -124,9 +126,23 @@ class _WorkChunk:
             feed.update(zip(tensors, leaves, strict=True))
         if self.init_ops:
             self._session.run(self.init_ops, feed_dict=feed)
-        return self._session.run(
-            (self.fetch_accumulator, self.fetch_secure), feed_dict=feed
+        if not self._trace:
+            return self._session.run(
+                (self.fetch_accumulator, self.fetch_secure), feed_dict=feed
+            )
+        metadata = tf.compat.v1.RunMetadata()
+        result = self._session.run(
+            (self.fetch_accumulator, self.fetch_secure),
+            feed_dict=feed,
+            options=tf.compat.v1.RunOptions(
+                trace_level=tf.compat.v1.RunOptions.SOFTWARE_TRACE
+            ),
+            run_metadata=metadata,
         )
+        self.devices_used.update(
+            stats.device for stats in metadata.step_stats.dev_stats if stats.node_stats
+        )
+        return result
 
     def close(self):
         self._session.close()
@@ -158,7 +174,8 @@ class MapReduceRunner:
       comp: a ``(state@SERVER, data@CLIENTS) -> <...@SERVER, ...@SERVER>``
         computation, such as `LearningProcess.next`.
       max_slots: most clients trained by one graph run; a power of two.
-      log_device_placement: log where TensorFlow places each op.
+      log_device_placement: log where TensorFlow places each op, and record
+        the devices that ran the clients' work (`devices_used`).
 
     Raises:
       tff.backends.mapreduce.MapReduceFormCompilationError, TypeError: if
@@ -206,6 +223,11 @@ class MapReduceRunner:
     @property
     def num_data_leaves(self) -> int:
         return self._num_data
+
+    @property
+    def devices_used(self) -> set[str]:
+        """Devices that ran client work (recorded with `log_device_placement`)."""
+        return set().union(*(c.devices_used for c in self._chunks.values()))
 
     def _chunk(self, slots: int) -> _WorkChunk:
         if slots not in self._chunks:
