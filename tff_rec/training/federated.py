@@ -7,6 +7,7 @@ elsewhere (`tff_rec.runtime`).
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import sys
 import time
@@ -29,6 +30,18 @@ from tff_rec.training import progress as progress_lib
 EvaluateFn = Callable[[object], Mapping[str, float]]
 # (client indices, round number) -> the clients' datasets for that round.
 ClientDatasetsFn = Callable[[np.ndarray, int], list]
+
+
+@dataclasses.dataclass(frozen=True)
+class _RoundInputs:
+    """A round's sampled clients and (being built) datasets."""
+
+    sampled: np.ndarray
+    failed: np.ndarray
+    clients: np.ndarray
+    aborted: bool
+    rng_state: dict
+    datasets: concurrent.futures.Future | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,9 +265,23 @@ def run_rounds(
     progress = (
         progress_lib.Progress(schedule.rounds, start=done) if show_progress else None
     )
-    history = []
-    for round_num in range(done + 1, schedule.rounds + 1):
-        start = time.perf_counter()
+
+    def build_datasets(clients, round_num):
+        if client_datasets_fn is not None:
+            return client_datasets_fn(clients, round_num)
+        return [
+            client_data_lib.client_batches(
+                data,
+                k,
+                batch_size=schedule.batch_size,
+                epochs=schedule.client_epochs,
+                shuffle_seed=schedule.seed * 1_000_003 + round_num,
+                user_key=schedule.user_key,
+            )
+            for k in clients
+        ]
+
+    def sample(round_num) -> _RoundInputs:
         sampled = sample_clients(
             rng, data.num_clients, schedule.clients_per_round, schedule.sampling
         )
@@ -262,92 +289,106 @@ def run_rounds(
             sampled, schedule.dropout_rate, seed=schedule.seed, round_num=round_num
         )
         clients = sampled[~failed]
-        row = {}
         aborted = len(clients) < min_clients
-        if aborted:
-            print(
-                f"Round {round_num} aborted: {len(clients)} of {len(sampled)} "
-                f"sampled clients reported ({int(failed.sum())} failed), fewer "
-                f"than min_clients_per_round={min_clients}; the model is unchanged",
-                file=sys.stderr,
-                flush=True,
-            )
-        else:
-            if client_datasets_fn is not None:
-                datasets = client_datasets_fn(clients, round_num)
-            else:
-                datasets = [
-                    client_data_lib.client_batches(
-                        data,
-                        k,
-                        batch_size=schedule.batch_size,
-                        epochs=schedule.client_epochs,
-                        shuffle_seed=schedule.seed * 1_000_003 + round_num,
-                        user_key=schedule.user_key,
-                    )
-                    for k in clients
-                ]
-            if malicious is not None:
-                datasets = malicious.client_inputs(datasets, clients, round_num)
-            output = process.next(state, datasets)
-            state = output.state
-            row.update(train_metrics(output.metrics))
-            row.update(clip_metric(output.metrics))
-            row.update(byte_accounting.byte_metrics(output.metrics))
-        row["clients"] = len(clients)
-        row["clients_dropped"] = int(failed.sum())
-        row["aborted"] = int(aborted)
-        if malicious is not None:
-            row["clients_malicious"] = int(malicious.is_malicious(clients).sum())
-        row["round_seconds"] = time.perf_counter() - start
-        stop = False
-        if accountant is not None:
-            accountant.step()
-            row["epsilon"] = accountant.epsilon()
-            row["delta"] = accountant.spec.delta
-            stop = (
-                budget
-                and round_num < schedule.rounds
-                and (accountant.epsilon_if_step() > target_epsilon)
-            )
-        if evaluate_fn is not None and (
-            round_num % eval_every == 0 or round_num == schedule.rounds or stop
-        ):
-            row.update(evaluate_fn(state))
-        history.append({"round": round_num, **row})
-        if writer is not None:
-            writer.write_round(round_num, row)
-        if checkpoint is not None and checkpoint.should_save(
-            round_num, last=stop or round_num == schedule.rounds
-        ):
-            checkpoint.save(
-                checkpoint_lib.RoundCheckpoint(
-                    round_num=round_num,
-                    state=state,
-                    rng_state=rng.bit_generator.state,
-                    accountant_state=None
-                    if accountant is None
-                    else accountant.get_state(),
+        return _RoundInputs(
+            sampled=sampled,
+            failed=failed,
+            clients=clients,
+            aborted=aborted,
+            rng_state=rng.bit_generator.state,
+            datasets=None
+            if aborted
+            else prefetcher.submit(build_datasets, clients, round_num),
+        )
+
+    # The next round's clients are sampled and their datasets built on a
+    # background thread while `process.next` runs this round's (the sampling
+    # order, hence every round's clients, is unchanged; checkpoints keep the
+    # sampler's state as of the round they save).
+    prefetcher = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    history = []
+    upcoming = sample(done + 1) if done < schedule.rounds else None
+    try:
+        for round_num in range(done + 1, schedule.rounds + 1):
+            start = time.perf_counter()
+            inputs = upcoming
+            upcoming = sample(round_num + 1) if round_num < schedule.rounds else None
+            sampled, failed, clients = inputs.sampled, inputs.failed, inputs.clients
+            row = {}
+            aborted = inputs.aborted
+            if aborted:
+                print(
+                    f"Round {round_num} aborted: {len(clients)} of {len(sampled)} "
+                    f"sampled clients reported ({int(failed.sum())} failed), fewer "
+                    f"than min_clients_per_round={min_clients}; the model is unchanged",
+                    file=sys.stderr,
+                    flush=True,
                 )
-            )
-        if progress is not None:
-            shown = {
-                k: v
-                for k, v in row.items()
-                if k in PROGRESS_METRICS or k.startswith(PROGRESS_PREFIXES)
-            }
-            progress.update(
-                round_num, " ".join(f"{k}={v:.4f}" for k, v in shown.items())
-            )
-        if stop:
-            print(
-                f"Privacy budget: stopping after round {round_num} of "
-                f"{schedule.rounds}: epsilon={accountant.epsilon():.4g}, and "
-                f"round {round_num + 1} would reach "
-                f"{accountant.epsilon_if_step():.4g} > "
-                f"target_epsilon={target_epsilon}",
-                file=sys.stderr,
-                flush=True,
-            )
-            break
+            else:
+                datasets = inputs.datasets.result()
+                if malicious is not None:
+                    datasets = malicious.client_inputs(datasets, clients, round_num)
+                output = process.next(state, datasets)
+                state = output.state
+                row.update(train_metrics(output.metrics))
+                row.update(clip_metric(output.metrics))
+                row.update(byte_accounting.byte_metrics(output.metrics))
+            row["clients"] = len(clients)
+            row["clients_dropped"] = int(failed.sum())
+            row["aborted"] = int(aborted)
+            if malicious is not None:
+                row["clients_malicious"] = int(malicious.is_malicious(clients).sum())
+            row["round_seconds"] = time.perf_counter() - start
+            stop = False
+            if accountant is not None:
+                accountant.step()
+                row["epsilon"] = accountant.epsilon()
+                row["delta"] = accountant.spec.delta
+                stop = (
+                    budget
+                    and round_num < schedule.rounds
+                    and (accountant.epsilon_if_step() > target_epsilon)
+                )
+            if evaluate_fn is not None and (
+                round_num % eval_every == 0 or round_num == schedule.rounds or stop
+            ):
+                row.update(evaluate_fn(state))
+            history.append({"round": round_num, **row})
+            if writer is not None:
+                writer.write_round(round_num, row)
+            if checkpoint is not None and checkpoint.should_save(
+                round_num, last=stop or round_num == schedule.rounds
+            ):
+                checkpoint.save(
+                    checkpoint_lib.RoundCheckpoint(
+                        round_num=round_num,
+                        state=state,
+                        rng_state=inputs.rng_state,
+                        accountant_state=None
+                        if accountant is None
+                        else accountant.get_state(),
+                    )
+                )
+            if progress is not None:
+                shown = {
+                    k: v
+                    for k, v in row.items()
+                    if k in PROGRESS_METRICS or k.startswith(PROGRESS_PREFIXES)
+                }
+                progress.update(
+                    round_num, " ".join(f"{k}={v:.4f}" for k, v in shown.items())
+                )
+            if stop:
+                print(
+                    f"Privacy budget: stopping after round {round_num} of "
+                    f"{schedule.rounds}: epsilon={accountant.epsilon():.4g}, and "
+                    f"round {round_num + 1} would reach "
+                    f"{accountant.epsilon_if_step():.4g} > "
+                    f"target_epsilon={target_epsilon}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                break
+    finally:
+        prefetcher.shutdown(wait=False, cancel_futures=True)
     return state, history
