@@ -54,6 +54,12 @@ _RUNTIMES = flags.DEFINE_list(
 _CENTRALIZED_EPOCHS = flags.DEFINE_integer(
     "centralized_epochs", 3, "Epochs of the centralized Keras reference."
 )
+_LOG_DEVICE_PLACEMENT = flags.DEFINE_bool(
+    "log_device_placement",
+    False,
+    "In-process runtime: log each op's device and record the devices that "
+    "ran client work (inprocess_devices_used); slows the rounds down.",
+)
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Local ML-100K copy.")
 _SEED = flags.DEFINE_integer("seed", 0, "Split, sampling and init seed.")
 
@@ -88,7 +94,9 @@ class _TimedProcess:
 
 def time_runtime(runtime: str, config, data) -> dict[str, float]:
     """Runs `config.rounds` rounds on `runtime`; returns its speed figures."""
-    common.install_runtime(runtime=runtime)
+    context = common.install_runtime(
+        runtime=runtime, log_device_placement=_LOG_DEVICE_PLACEMENT.value
+    )
     process = _TimedProcess(experiment.build_process(config, data))
     examples = {}
 
@@ -132,6 +140,11 @@ def time_runtime(runtime: str, config, data) -> dict[str, float]:
         "median_next_seconds": next_median,
         "next_clients_per_second": config.clients_per_round / next_median,
         "final_train_loss": history[-1].get("train_loss"),
+        **(
+            {"devices_used": sorted(context.devices_used())}
+            if _LOG_DEVICE_PLACEMENT.value and hasattr(context, "devices_used")
+            else {}
+        ),
     }
 
 

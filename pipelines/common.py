@@ -45,7 +45,8 @@ def install_runtime(
     runtime: str | None = None,
     simulate_secure_aggregation: bool = False,
     workers: str | None = None,
-) -> None:
+    log_device_placement: bool = False,
+):
     """Installs the TFF execution context that runs the computations.
 
     Args:
@@ -59,6 +60,12 @@ def install_runtime(
       workers: comma-separated ``host:port`` of running TFF workers
         (``python -m pipelines.worker``); None runs everything in this
         process or on a local worker process that this process owns.
+      log_device_placement: in-process runtime only: log each op's device and
+        record the devices that ran client work (`InProcessContext.
+        devices_used`).
+
+    Returns:
+      The installed context.
 
     Raises:
       tff_rec.errors.UserInputError: bad or unreachable worker addresses, an
@@ -78,21 +85,20 @@ def install_runtime(
             )
         from tff_rec.runtime import remote
 
-        remote.set_remote_execution_context(
+        return remote.set_remote_execution_context(
             workers, simulate_secure_aggregation=simulate_secure_aggregation
         )
-        return
     from tff_rec.runtime import local_cpp
 
     if runtime == "inprocess":
         from tff_rec.runtime import inprocess
 
-        inprocess.set_inprocess_execution_context(
+        return inprocess.set_inprocess_execution_context(
             fallback_fn=lambda: local_cpp.create_local_cpp_execution_context(
                 simulate_secure_aggregation=simulate_secure_aggregation
-            )
+            ),
+            log_device_placement=log_device_placement,
         )
-        return
-    local_cpp.set_local_cpp_execution_context(
+    return local_cpp.set_local_cpp_execution_context(
         simulate_secure_aggregation=simulate_secure_aggregation
     )

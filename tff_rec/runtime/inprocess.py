@@ -33,6 +33,9 @@ from collections.abc import Callable
 import tensorflow as tf
 import tensorflow_federated as tff
 from absl import logging
+from tensorflow_federated.python.core.backends.mapreduce import (
+    compiler as mapreduce_compiler,
+)
 from tensorflow_federated.python.core.impl.types import type_conversions
 
 from tff_rec.runtime import graphs
@@ -214,7 +217,11 @@ class InProcessContext(tff.framework.SyncContext):
         if _is_round_computation(type_signature):
             try:
                 return _RoundRunner(comp, self._max_slots, self._log)
-            except (TypeError, ValueError) as e:
+            except (
+                TypeError,
+                ValueError,
+                mapreduce_compiler.MapReduceFormCompilationError,
+            ) as e:
                 logging.warning("No MapReduce form (%s); using the fallback.", e)
                 return None
         result = type_signature.result
@@ -264,9 +271,16 @@ def create_inprocess_execution_context(**kwargs) -> InProcessContext:
 
 
 def set_inprocess_execution_context(**kwargs) -> InProcessContext:
-    """Installs an `InProcessContext` as TFF's default context and returns it."""
+    """Installs an `InProcessContext` as TFF's default context and returns it.
+
+    Like TFF's, the default context is per thread: call this in the thread
+    that invokes computations. A worker that TFF's own default context had
+    started is stopped.
+    """
+    from tff_rec.runtime import local_cpp
+
     context = create_inprocess_execution_context(**kwargs)
-    tff.framework.set_default_context(context)
+    local_cpp.install_stopping_tff_worker(context)
     return context
 
 

@@ -280,7 +280,7 @@ def set_local_cpp_execution_context(
     log_path: str | os.PathLike[str] | None = None,
     startup_timeout: float | None = None,
     simulate_secure_aggregation: bool = False,
-) -> None:
+) -> tff.framework.SyncExecutionContext:
     """Installs an owned-worker local C++ context as TFF's default context.
 
     Replaces what `tff.backends.native.set_sync_local_cpp_execution_context()`
@@ -297,6 +297,9 @@ def set_local_cpp_execution_context(
       startup_timeout: See `create_local_cpp_execution_context`.
       simulate_secure_aggregation: See `create_local_cpp_execution_context`.
 
+    Returns:
+      The installed context.
+
     Raises:
       RuntimeError: If TFF's worker binary is missing.
       ValueError: On invalid arguments (see
@@ -310,6 +313,13 @@ def set_local_cpp_execution_context(
         startup_timeout=startup_timeout,
         simulate_secure_aggregation=simulate_secure_aggregation,
     )
+    install_stopping_tff_worker(context)
+    return context
+
+
+def install_stopping_tff_worker(context: tff.framework.SyncContext) -> None:
+    """Installs `context` as the default context and stops the worker that
+    TFF's own default context had started, if any (see `_stop_tff_worker`)."""
     previous = tff.framework.get_context_stack().current
     tff.framework.set_default_context(context)
     _stop_tff_worker(previous)

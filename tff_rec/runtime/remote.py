@@ -158,13 +158,14 @@ def set_remote_execution_context(
     default_num_clients: int = 0,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
     simulate_secure_aggregation: bool = False,
-) -> None:
-    """Installs `create_remote_execution_context(...)` as TFF's default context."""
-    tff.framework.set_default_context(
-        create_remote_execution_context(
-            addresses,
-            default_num_clients=default_num_clients,
-            connect_timeout=connect_timeout,
-            simulate_secure_aggregation=simulate_secure_aggregation,
-        )
+) -> tff.framework.SyncContext:
+    """Installs `create_remote_execution_context(...)` as TFF's default context
+    and returns it."""
+    context = create_remote_execution_context(
+        addresses,
+        default_num_clients=default_num_clients,
+        connect_timeout=connect_timeout,
+        simulate_secure_aggregation=simulate_secure_aggregation,
     )
+    tff.framework.set_default_context(context)
+    return context
