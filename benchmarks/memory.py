@@ -32,6 +32,13 @@ _REPORT_AT = flags.DEFINE_list(
 )
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Local ML-100K copy.")
 _SEED = flags.DEFINE_integer("seed", 0, "Split, sampling and init seed.")
+_RUNTIME = flags.DEFINE_enum(
+    "runtime",
+    "tff_cpp",
+    list(common.RUNTIMES),
+    "Runtime to measure; tff_cpp (the default here) has the worker process "
+    "whose growth the recorded results track.",
+)
 
 _MIB = 1024 * 1024
 
@@ -76,7 +83,7 @@ class _RssRecorder:
 
 def main(argv):
     del argv
-    common.install_runtime()
+    common.install_runtime(runtime=_RUNTIME.value)
     from tff_rec.training import experiment
     from tff_rec.training import federated
 
