@@ -427,8 +427,9 @@ _RUNTIME = flags.DEFINE_enum(
     "What executes the rounds. inprocess: this process runs each round's "
     "clients many per TensorFlow graph run, on a GPU when one is visible "
     "(same results as tff_cpp to float32 rounding; 6x faster per round on a "
-    "2-core CPU, see the README). tff_cpp: TFF's C++ runtime, on a worker process this run owns or "
-    "on --workers. Default: inprocess, or tff_cpp with --workers.",
+    "2-core CPU, see the README). tff_cpp: TFF's C++ runtime, on a worker "
+    "process this run owns or on --workers. Default: inprocess, or tff_cpp "
+    "with --workers.",
 )
 
 
