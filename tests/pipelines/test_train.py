@@ -76,6 +76,32 @@ class TrainPipelineTest(parameterized.TestCase):
         self.assertIn("centralized (baseline)", result.stdout)
         self.assertIn("round 2/2", result.stderr)
 
+    def test_runtimes_train_the_same_model(self):
+        outputs = {}
+        for runtime in ("tff_cpp", "inprocess"):
+            result = run_train(
+                *self.common,
+                "--algorithm=fedrecon",
+                f"--runtime={runtime}",
+                f"--experiment_name={runtime}",
+            )
+            self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+            outputs[runtime] = self.tmp / "runs" / runtime
+        results = {
+            runtime: json.loads((out / "results.json").read_text())
+            for runtime, out in outputs.items()
+        }
+        self.assertAlmostEqual(
+            results["tff_cpp"]["test_rmse"], results["inprocess"]["test_rmse"], 5
+        )
+        with (
+            np.load(outputs["tff_cpp"] / "final_weights.npz") as reference,
+            np.load(outputs["inprocess"] / "final_weights.npz") as ours,
+        ):
+            np.testing.assert_allclose(
+                ours["item_embedding"], reference["item_embedding"], atol=1e-5
+            )
+
     @parameterized.parameters("centralized", "local_only")
     def test_baseline_algorithm(self, algorithm):
         result = run_train(
@@ -127,6 +153,12 @@ class TrainPipelineTest(parameterized.TestCase):
         ("unknown_algorithm", ["--algorithm=fedsgd"], "unknown algorithm"),
         ("non_integer_flag", ["--rounds=two"], "rounds"),
         ("missing_file", ["--data_dir=/nonexistent/ratings.csv"], "nonexistent"),
+        ("unknown_runtime", ["--runtime=gpu"], "runtime"),
+        (
+            "inprocess_with_workers",
+            ["--runtime=inprocess", "--workers=127.0.0.1:1"],
+            "--runtime=tff_cpp",
+        ),
     )
     def test_bad_input_exits_2_with_one_line(self, extra, message):
         result = run_train(*self.common, *extra)
