@@ -175,12 +175,16 @@ def test_dp_noise_is_added():
             ),
         )
 
-    runs = []
-    for noise_multiplier in (0.0, 1.0, 1.0):
-        context = inprocess.create_inprocess_execution_context()
-        _, _, weights = _run(build(noise_multiplier), context, per_user=False, rounds=2)
-        runs.append(np.concatenate([w.ravel() for w in weights]))
-    noiseless, noisy, noisy_again = runs
+    def weights(process, context):
+        _, _, trained = _run(process, context, per_user=False, rounds=2)
+        return np.concatenate([w.ravel() for w in trained])
+
+    context = inprocess.create_inprocess_execution_context()
+    noiseless = weights(build(0.0), context)
+    noisy_process = build(1.0)
+    noisy = weights(noisy_process, context)
+    # The same graphs, run again: fresh noise.
+    noisy_again = weights(noisy_process, context)
     assert np.max(np.abs(noisy - noiseless)) > 1e-3
     assert np.max(np.abs(noisy - noisy_again)) > 1e-3
 
