@@ -324,6 +324,18 @@ def _fast_start_options() -> tf.data.Options:
     return options
 
 
+def serialize_sequences(
+    leaves: Sequence[object], sequences: frozenset[int]
+) -> list[object]:
+    """`leaves` with the datasets at indices `sequences` serialized."""
+    return [
+        serialize_dataset(value)
+        if index in sequences and isinstance(value, tf.data.Dataset)
+        else value
+        for index, value in enumerate(leaves)
+    ]
+
+
 def serialize_dataset(dataset: tf.data.Dataset) -> bytes:
     """The serialized graph of `dataset`, as TFF's runtime sends it.
 
@@ -356,25 +368,21 @@ class GraphRunner:
             graph=self._graph,
             config=session_config(log_device_placement=log_device_placement),
         )
-        self.num_inputs = len(self._imported.inputs)
-        self.sequence_inputs = computation.sequence_parameters
+        self._sequences = computation.sequence_parameters
 
     def __call__(self, leaves: Sequence[object]) -> list:
         """Runs the computation on parameter `leaves`; returns result leaves.
 
         Sequence leaves are `tf.data.Dataset`s or their serialized bytes.
         """
-        if len(leaves) != self.num_inputs:
+        inputs = self._imported.inputs
+        if len(leaves) != len(inputs):
             raise ValueError(
-                f"expected {self.num_inputs} parameter leaves, got {len(leaves)}"
+                f"expected {len(inputs)} parameter leaves, got {len(leaves)}"
             )
-        feed = {}
-        for index, (tensor, value) in enumerate(
-            zip(self._imported.inputs, leaves, strict=True)
-        ):
-            if index in self.sequence_inputs and isinstance(value, tf.data.Dataset):
-                value = serialize_dataset(value)
-            feed[tensor] = value
+        feed = dict(
+            zip(inputs, serialize_sequences(leaves, self._sequences), strict=True)
+        )
         if self._imported.init_op is not None:
             self._session.run(self._imported.init_op, feed_dict=feed)
         if not self._imported.outputs:

@@ -41,12 +41,21 @@ from tff_rec.runtime import graphs
 DEFAULT_MAX_SLOTS = 8
 
 
-def _num_leaves(type_spec: tff.Type) -> int:
+def _leaf_types(type_spec: tff.Type) -> list[tff.Type]:
+    """The non-struct leaves of `type_spec` (members of federated types)."""
     if isinstance(type_spec, tff.StructType):
-        return sum(_num_leaves(t) for t in type_spec)
+        return [leaf for t in type_spec for leaf in _leaf_types(t)]
     if isinstance(type_spec, tff.FederatedType):
-        return _num_leaves(type_spec.member)
-    return 1
+        return _leaf_types(type_spec.member)
+    return [type_spec]
+
+
+def _tensor_specs(type_spec: tff.Type) -> list[tff.TensorType]:
+    leaves = _leaf_types(type_spec)
+    for leaf in leaves:
+        if not isinstance(leaf, tff.TensorType):
+            raise TypeError(f"expected tensors, found {leaf}")
+    return leaves
 
 
 def chunk_sizes(num_clients: int, max_slots: int) -> list[int]:
@@ -65,17 +74,22 @@ def chunk_sizes(num_clients: int, max_slots: int) -> list[int]:
 class _WorkChunk:
     """``slots`` copies of ``work`` chained through ``accumulate``, one graph."""
 
-    def __init__(self, form, slots: int, num_data: int, log_device_placement: bool):
-        work = graphs.load(form.work)
-        accumulate = graphs.load(form.accumulate)
-        work_result = form.work.type_signature.result
-        group_sizes = [_num_leaves(t) for t in work_result]
-        num_acc = _num_leaves(form.zero.type_signature.result)
+    def __init__(
+        self,
+        form,
+        work: graphs.Computation,
+        accumulate: graphs.Computation,
+        slots: int,
+        num_data: int,
+        log_device_placement: bool,
+    ):
+        group_sizes = [len(_leaf_types(t)) for t in form.work.type_signature.result]
+        accumulator_specs = _tensor_specs(form.zero.type_signature.result)
+        num_acc = len(accumulator_specs)
         self._graph = tf.Graph()
         with self._graph.as_default():
             self.accumulator = tuple(
-                tf.compat.v1.placeholder(t.dtype, t.shape)
-                for t in _leaf_specs(form.zero.type_signature.result)
+                tf.compat.v1.placeholder(t.dtype, t.shape) for t in accumulator_specs
             )
             self.broadcast = None
             self.data: list[tuple[tf.Tensor, ...]] = []
@@ -148,25 +162,6 @@ class _WorkChunk:
         self._session.close()
 
 
-def _leaf_specs(type_spec: tff.Type) -> list[tff.TensorType]:
-    if isinstance(type_spec, tff.StructType):
-        return [leaf for t in type_spec for leaf in _leaf_specs(t)]
-    if isinstance(type_spec, tff.FederatedType):
-        return _leaf_specs(type_spec.member)
-    if not isinstance(type_spec, tff.TensorType):
-        raise TypeError(f"expected tensors, found {type_spec}")
-    return [type_spec]
-
-
-def _serialize(leaves: Sequence[object], sequence_leaves: frozenset[int]) -> list:
-    return [
-        graphs.serialize_dataset(v)
-        if i in sequence_leaves and isinstance(v, tf.data.Dataset)
-        else v
-        for i, v in enumerate(leaves)
-    ]
-
-
 class MapReduceRunner:
     """Runs rounds of a computation compiled to `tff.backends.mapreduce.MapReduceForm`.
 
@@ -207,22 +202,15 @@ class MapReduceRunner:
         self._zero = graphs.GraphRunner(graphs.load(form.zero))([])
         modulus = graphs.GraphRunner(graphs.load(form.secure_modular_sum_modulus))([])
         self._modulus = [np.asarray(m) for m in modulus]
-        data_type = form.work.type_signature.parameter[0]
-        self._num_data = _num_leaves(data_type)
-        self._data_sequences = frozenset(
-            i
-            for i, t in enumerate(_all_leaf_types(data_type))
-            if isinstance(t, tff.SequenceType)
-        )
+        # Parsed once: every chunk graph imports copies of these.
+        self._work = graphs.load(form.work)
+        self._accumulate = graphs.load(form.accumulate)
+        self._num_data = len(_leaf_types(form.work.type_signature.parameter[0]))
         self._secure_specs = [
-            _leaf_specs(t) for t in list(form.work.type_signature.result)[1:]
+            _tensor_specs(t) for t in list(form.work.type_signature.result)[1:]
         ]
         self._chunks: dict[int, _WorkChunk] = {}
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-
-    @property
-    def num_data_leaves(self) -> int:
-        return self._num_data
 
     @property
     def devices_used(self) -> set[str]:
@@ -232,7 +220,12 @@ class MapReduceRunner:
     def _chunk(self, slots: int) -> _WorkChunk:
         if slots not in self._chunks:
             self._chunks[slots] = _WorkChunk(
-                self.form, slots, self._num_data, self._log
+                self.form,
+                self._work,
+                self._accumulate,
+                slots,
+                self._num_data,
+                self._log,
             )
         return self._chunks[slots]
 
@@ -248,9 +241,14 @@ class MapReduceRunner:
         sizes = chunk_sizes(len(client_leaves), self._max_slots)
         bounds = np.cumsum([0, *sizes])
 
+        # A client's data leaves come first among work's parameters.
+        sequences = self._work.sequence_parameters
+
         def prepare(k):
             lo, hi = bounds[k], bounds[k + 1]
-            return [_serialize(c, self._data_sequences) for c in client_leaves[lo:hi]]
+            return [
+                graphs.serialize_sequences(c, sequences) for c in client_leaves[lo:hi]
+            ]
 
         pending = self._pool.submit(prepare, 0) if sizes else None
         for k, size in enumerate(sizes):
@@ -275,11 +273,3 @@ class MapReduceRunner:
             runner.close()
         for chunk in self._chunks.values():
             chunk.close()
-
-
-def _all_leaf_types(type_spec: tff.Type) -> list[tff.Type]:
-    if isinstance(type_spec, tff.StructType):
-        return [leaf for t in type_spec for leaf in _all_leaf_types(t)]
-    if isinstance(type_spec, tff.FederatedType):
-        return _all_leaf_types(type_spec.member)
-    return [type_spec]
