@@ -158,8 +158,11 @@ class _RoundRunner:
 
 
 class _GraphRunner:
-    def __init__(self, comp, log_device_placement):
-        self._type = comp.type_signature
+    """Runs TensorFlow computation `comp`; arguments and results follow
+    `type_signature` (by default `comp`'s own)."""
+
+    def __init__(self, comp, log_device_placement, type_signature=None):
+        self._type = comp.type_signature if type_signature is None else type_signature
         self._runner = graphs.GraphRunner(
             graphs.load(comp), log_device_placement=log_device_placement
         )
@@ -230,12 +233,12 @@ class InProcessContext(tff.framework.SyncContext):
             and isinstance(result, tff.FederatedType)
             and result.placement is tff.SERVER
         ):
-            initialize = tff.backends.mapreduce.get_state_initialization_computation(
-                comp
-            )
-            runner = _GraphRunner(initialize, self._log)
-            return lambda arg: unflatten_value(
-                flatten_value(runner(arg), initialize.type_signature.result), result
+            # Compilation drops the result's Python containers: results are
+            # built for `comp`'s own type.
+            return _GraphRunner(
+                tff.backends.mapreduce.get_state_initialization_computation(comp),
+                self._log,
+                type_signature,
             )
         return None
 
