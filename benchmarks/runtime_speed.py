@@ -34,7 +34,6 @@ from absl import flags
 
 import pipelines  # noqa: F401  (quiets TensorFlow's C++ logging)
 from pipelines import common
-from tff_rec.data import client_data as client_data_lib
 from tff_rec.evaluation import baselines
 from tff_rec.training import config as config_lib
 from tff_rec.training import experiment
@@ -98,26 +97,19 @@ def time_runtime(runtime: str, config, data) -> dict[str, float]:
         runtime=runtime, log_device_placement=_LOG_DEVICE_PLACEMENT.value
     )
     process = _TimedProcess(experiment.build_process(config, data))
-    examples = {}
-
-    def client_datasets(clients, round_num):
-        examples[round_num] = sum(data.federated.client_size(k) for k in clients)
-        return [
-            client_data_lib.client_batches(
-                data.federated,
-                k,
-                batch_size=config.batch_size,
-                shuffle_seed=config.seed * 1_000_003 + round_num,
-            )
-            for k in clients
-        ]
-
     schedule = federated.RoundSchedule(
         rounds=config.rounds,
         clients_per_round=config.clients_per_round,
         batch_size=config.batch_size,
         seed=config.seed,
     )
+    examples = {}
+    rating_datasets = federated.rating_datasets_fn(data.federated, schedule)
+
+    def client_datasets(clients, round_num):
+        examples[round_num] = sum(data.federated.client_size(k) for k in clients)
+        return rating_datasets(clients, round_num)
+
     start = time.perf_counter()
     _, history = federated.run_rounds(
         process,

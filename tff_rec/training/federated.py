@@ -152,6 +152,28 @@ def clip_metric(round_metrics: Mapping) -> dict[str, float]:
     return {"clip": clips[0]} if clips else {}
 
 
+def rating_datasets_fn(
+    data: client_data_lib.FederatedData, schedule: RoundSchedule
+) -> ClientDatasetsFn:
+    """The round loop's default client datasets: rating examples in batches
+    of `schedule.batch_size`, reshuffled every round from the schedule's seed."""
+
+    def build(clients: np.ndarray, round_num: int) -> list:
+        return [
+            client_data_lib.client_batches(
+                data,
+                k,
+                batch_size=schedule.batch_size,
+                epochs=schedule.client_epochs,
+                shuffle_seed=schedule.seed * 1_000_003 + round_num,
+                user_key=schedule.user_key,
+            )
+            for k in clients
+        ]
+
+    return build
+
+
 def run_rounds(
     process: tff.learning.templates.LearningProcess,
     data: client_data_lib.FederatedData,
@@ -199,8 +221,7 @@ def run_rounds(
         `attacks.build_attacked_process`; rows then have
         ``clients_malicious``.
       client_datasets_fn: builds the reporting clients' datasets of a round;
-        None means `client_data.client_batches` (rating examples) with the
-        schedule's batch size, epochs and user key.
+        None means `rating_datasets_fn(data, schedule)`.
 
     Returns:
       ``(state, history)``: the final state and the list of rows of the rounds
@@ -266,20 +287,7 @@ def run_rounds(
         progress_lib.Progress(schedule.rounds, start=done) if show_progress else None
     )
 
-    def build_datasets(clients, round_num):
-        if client_datasets_fn is not None:
-            return client_datasets_fn(clients, round_num)
-        return [
-            client_data_lib.client_batches(
-                data,
-                k,
-                batch_size=schedule.batch_size,
-                epochs=schedule.client_epochs,
-                shuffle_seed=schedule.seed * 1_000_003 + round_num,
-                user_key=schedule.user_key,
-            )
-            for k in clients
-        ]
+    build_datasets = client_datasets_fn or rating_datasets_fn(data, schedule)
 
     def sample(round_num) -> _RoundInputs:
         sampled = sample_clients(
