@@ -7,7 +7,11 @@ protocol's sampled metrics (the test item against 99 sampled negatives that
 are none of the user's items: `sampled_hr@10`, `sampled_ndcg@10`) next to
 full-ranking HR@10 and NDCG@10 over every item the user has not trained on.
 The ``stores`` configuration is the ``ecommerce_stores`` scenario: global vs
-personalized vs local-only.
+personalized vs local-only. ``centralized_*_reconstructed`` trains the
+centralized model, then discards its user embeddings and reconstructs them as
+the federated reconstruction runs are evaluated: the part of the gap to
+centralized that comes from evaluation by reconstruction, not from federated
+training.
 
   python -m benchmarks.ranking_ml100k \
       --output_json=benchmarks/results/ranking_ml100k.json
@@ -62,6 +66,9 @@ CONFIGS = {
     "fedrecon_gmf": dict(FEDRECON, model="gmf"),
     "fedrecon_neumf": dict(FEDRECON, model="neumf"),
 }
+# Suffix of the configurations that evaluate a centralized model by
+# reconstruction (`_run_reconstructed`).
+RECONSTRUCTED = "_reconstructed"
 METRICS = ("sampled_hr@10", "sampled_ndcg@10", "hr@10", "ndcg@10")
 STORE_PREFIXES = ("global", "personalized", "local_only", "centralized")
 
@@ -81,6 +88,8 @@ def _run(name, root):
             scoring.popularity_score_fn(data.split.train.items, data.ranking.num_items)
         )
         return {"config": name, **{k: metrics[k] for k in METRICS}, "rounds": 0}
+    if name.endswith(RECONSTRUCTED):
+        return _run_reconstructed(name, root)
     if name == "stores":
         overrides = dict(
             data_dir=_DATA_DIR.value,
@@ -116,9 +125,60 @@ def _run(name, root):
     return row
 
 
+def _run_reconstructed(name, root):
+    """A centralized model evaluated the way FedRecon's server model is.
+
+    Trains `name` without its suffix centrally, keeps its global (item-side)
+    layers and reconstructs every user's layers from scratch with the
+    reconstruction settings of ``fedrecon_*``: what evaluation by
+    reconstruction costs a model, apart from federated training.
+    """
+    from tff_rec.training import experiment
+    from tff_rec.training import ranking
+
+    central_name = name[: -len(RECONSTRUCTED)]
+    settings = {**COMMON, **CONFIGS[central_name]}
+    config = config_lib.TrainConfig(
+        **settings,
+        data_dir=_DATA_DIR.value,
+        seed=_SEED.value,
+        root_output_dir=root,
+        experiment_name=name,
+    )
+    data = experiment.prepare_data(config)
+    central, info = ranking.train_centralized(config, data.ranking, data.split.train)
+    recon_config = config_lib.TrainConfig(
+        **{**settings, **FEDRECON},
+        data_dir=_DATA_DIR.value,
+        seed=_SEED.value,
+        root_output_dir=root,
+        experiment_name=name,
+    )
+    model = ranking.model_fn(recon_config, data.ranking, data.ranking.num_users)()
+    for target, source in zip(model.global_layers, central.global_layers, strict=True):
+        target.set_weights(source.get_weights())
+    ranking.reconstruct_users(recon_config, data.ranking, data.split.train, model)
+    metrics = ranking.evaluate_model(model, data.ranking)
+    return {
+        "config": name,
+        **{k: metrics[k] for k in METRICS},
+        "rounds": info["epochs"],
+        "settings": {
+            k: v
+            for k, v in recon_config.as_dict().items()
+            if k not in ("root_output_dir",)
+        },
+    }
+
+
 def main(argv):
     del argv
-    allowed = ["popularity", *CONFIGS, "stores"]
+    allowed = [
+        "popularity",
+        *CONFIGS,
+        *(name + RECONSTRUCTED for name in CONFIGS if name.startswith("centralized")),
+        "stores",
+    ]
     names = _CONFIGS.value or allowed
     unknown = sorted(set(names) - set(allowed))
     if unknown:

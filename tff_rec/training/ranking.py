@@ -209,6 +209,24 @@ def server_model(
     values = list(weights.trainable) + list(weights.non_trainable)
     for variable, value in zip(targets, values, strict=True):
         variable.assign(value)
+    reconstruct_users(config, ranking, train, model)
+    return model
+
+
+def reconstruct_users(
+    config: config_lib.TrainConfig,
+    ranking: RankingData,
+    train,
+    model: mf.RecommenderModel,
+) -> None:
+    """Refits `model`'s local (user) layers in place, as reconstruction does.
+
+    Each user's layers are fitted from the user's training interactions (with
+    freshly drawn negatives) by `config.reconstruction_epochs` of SGD at
+    `config.reconstruction_learning_rate`, the global layers frozen: how
+    Federated Reconstruction's server model is evaluated. Applied to another
+    model (a centralized one), it measures what reconstruction alone costs.
+    """
     rng = np.random.default_rng([config.seed, _RECONSTRUCTION_STREAM])
     x, y = _by_user(
         *_examples(config, ranking, train.users, train.items, rng), group_size(config)
@@ -222,7 +240,6 @@ def server_model(
         learning_rate=config.reconstruction_learning_rate,
         epochs=config.reconstruction_epochs,
     )
-    return model
 
 
 def evaluate_model(
