@@ -47,7 +47,8 @@ class ReconstructUsersTest(tf.test.TestCase):
     def test_fits_user_layers_and_keeps_global_layers(self):
         central, _ = ranking.train_centralized(self.config, self.ranking, self.train)
         model = ranking.model_fn(self.config, self.ranking, self.ranking.num_users)()
-        for target, source in zip(model.global_layers, central.global_layers):
+        pairs = list(zip(model.global_layers, central.global_layers, strict=True))
+        for target, source in pairs:
             target.set_weights(source.get_weights())
         (user_table,) = model.local_layers[0].get_weights()
         self.assertAllEqual(user_table, np.zeros_like(user_table))
@@ -55,9 +56,8 @@ class ReconstructUsersTest(tf.test.TestCase):
 
         ranking.reconstruct_users(self.config, self.ranking, self.train, model)
 
-        for target, source in zip(model.global_layers, central.global_layers):
-            for got, want in zip(target.get_weights(), source.get_weights()):
-                self.assertAllEqual(got, want)
+        for target, source in pairs:
+            self.assertAllEqual(target.get_weights(), source.get_weights())
         (user_table,) = model.local_layers[0].get_weights()
         trained_users = np.unique(self.train.users)
         self.assertTrue(np.all(np.abs(user_table[trained_users]).sum(axis=1) > 0))
