@@ -57,7 +57,9 @@ class ReconstructUsersTest(tf.test.TestCase):
         ranking.reconstruct_users(self.config, self.ranking, self.train, model)
 
         for target, source in pairs:
-            self.assertAllEqual(target.get_weights(), source.get_weights())
+            want = source.get_weights()
+            for got, value in zip(target.get_weights(), want, strict=True):
+                self.assertAllEqual(got, value)
         (user_table,) = model.local_layers[0].get_weights()
         trained_users = np.unique(self.train.users)
         self.assertTrue(np.all(np.abs(user_table[trained_users]).sum(axis=1) > 0))
