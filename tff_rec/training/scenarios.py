@@ -56,11 +56,15 @@ IMPLICIT_FEDERATED = dict(
     init_stddev=0.1,
     user_init_stddev=0.0,
 )
+# A user's embedding is refitted from zeros every round (and for evaluation):
+# 10 SGD epochs at step 1.0 fit it closely; 2 epochs at step 2.0 oscillate.
+# On a centralized GMF's item side, evaluation by reconstruction gave sampled
+# HR@10 0.58 with the latter and 0.63 with the former.
 IMPLICIT_RECONSTRUCTION = dict(
     IMPLICIT_FEDERATED,
     algorithm="fedrecon",
-    reconstruction_learning_rate=2.0,
-    reconstruction_epochs=2,
+    reconstruction_learning_rate=1.0,
+    reconstruction_epochs=10,
 )
 
 SCENARIOS: dict[str, Scenario] = {
