@@ -73,16 +73,25 @@ METRICS = ("sampled_hr@10", "sampled_ndcg@10", "hr@10", "ndcg@10")
 STORE_PREFIXES = ("global", "personalized", "local_only", "centralized")
 
 
+def _config(settings, name, root) -> config_lib.TrainConfig:
+    return config_lib.TrainConfig(
+        **settings,
+        data_dir=_DATA_DIR.value,
+        seed=_SEED.value,
+        root_output_dir=root,
+        experiment_name=name,
+    )
+
+
+def _recorded_settings(config: config_lib.TrainConfig) -> dict[str, object]:
+    return {k: v for k, v in config.as_dict().items() if k != "root_output_dir"}
+
+
 def _run(name, root):
     from tff_rec.training import experiment
 
     if name == "popularity":
-        config = config_lib.TrainConfig(
-            **{**COMMON, "algorithm": "centralized"},
-            data_dir=_DATA_DIR.value,
-            seed=_SEED.value,
-            root_output_dir=root,
-        )
+        config = _config({**COMMON, "algorithm": "centralized"}, name, root)
         data = experiment.prepare_data(config)
         metrics = data.ranking.evaluator.evaluate(
             scoring.popularity_score_fn(data.split.train.items, data.ranking.num_items)
@@ -104,19 +113,11 @@ def _run(name, root):
         settings = {**COMMON, **CONFIGS[name]}
         if _ROUNDS.value and settings["algorithm"] != "centralized":
             settings["rounds"] = _ROUNDS.value
-        config = config_lib.TrainConfig(
-            **settings,
-            data_dir=_DATA_DIR.value,
-            seed=_SEED.value,
-            root_output_dir=root,
-            experiment_name=name,
-        )
+        config = _config(settings, name, root)
     results = experiment.run_experiment(config)
     row = {"config": name, **{k: results[k] for k in METRICS}}
     row["rounds"] = results["rounds"]
-    row["settings"] = {
-        k: v for k, v in config.as_dict().items() if k not in ("root_output_dir",)
-    }
+    row["settings"] = _recorded_settings(config)
     if "seconds_per_round" in results:
         row["seconds_per_round"] = results["seconds_per_round"]
     if name == "stores":
@@ -138,22 +139,10 @@ def _run_reconstructed(name, root):
 
     central_name = name[: -len(RECONSTRUCTED)]
     settings = {**COMMON, **CONFIGS[central_name]}
-    config = config_lib.TrainConfig(
-        **settings,
-        data_dir=_DATA_DIR.value,
-        seed=_SEED.value,
-        root_output_dir=root,
-        experiment_name=name,
-    )
+    config = _config(settings, name, root)
     data = experiment.prepare_data(config)
     central, info = ranking.train_centralized(config, data.ranking, data.split.train)
-    recon_config = config_lib.TrainConfig(
-        **{**settings, **FEDRECON},
-        data_dir=_DATA_DIR.value,
-        seed=_SEED.value,
-        root_output_dir=root,
-        experiment_name=name,
-    )
+    recon_config = _config({**settings, **FEDRECON}, name, root)
     model = ranking.model_fn(recon_config, data.ranking, data.ranking.num_users)()
     for target, source in zip(model.global_layers, central.global_layers, strict=True):
         target.set_weights(source.get_weights())
@@ -163,11 +152,7 @@ def _run_reconstructed(name, root):
         "config": name,
         **{k: metrics[k] for k in METRICS},
         "rounds": info["epochs"],
-        "settings": {
-            k: v
-            for k, v in recon_config.as_dict().items()
-            if k not in ("root_output_dir",)
-        },
+        "settings": _recorded_settings(recon_config),
     }
 
 
@@ -195,10 +180,10 @@ def main(argv):
         rows[name] = _run(name, root)
         if _OUTPUT_JSON.value:
             metrics_writer_lib.write_json(_OUTPUT_JSON.value, list(rows.values()))
-    print(f"{'config':<22}" + "".join(f"{m:>17}" for m in METRICS) + f"{'rounds':>8}")
+    print(f"{'config':<32}" + "".join(f"{m:>17}" for m in METRICS) + f"{'rounds':>8}")
     for row in rows.values():
         print(
-            f"{row['config']:<22}"
+            f"{row['config']:<32}"
             + "".join(f"{row[m]:>17.4f}" for m in METRICS)
             + f"{row['rounds']:>8}"
         )
@@ -206,7 +191,7 @@ def main(argv):
     if stores:
         for prefix in STORE_PREFIXES:
             print(
-                f"{'stores ' + prefix:<22}"
+                f"{'stores ' + prefix:<32}"
                 + "".join(
                     f"{stores.get(f'{prefix}_{m}', float('nan')):>17.4f}"
                     for m in METRICS
