@@ -143,10 +143,9 @@ def _run_reconstructed(name, root):
     data = experiment.prepare_data(config)
     central, info = ranking.train_centralized(config, data.ranking, data.split.train)
     recon_config = _config({**settings, **FEDRECON}, name, root)
-    model = ranking.model_fn(recon_config, data.ranking, data.ranking.num_users)()
-    for target, source in zip(model.global_layers, central.global_layers, strict=True):
-        target.set_weights(source.get_weights())
-    ranking.reconstruct_users(recon_config, data.ranking, data.split.train, model)
+    model = ranking.reconstructed_model(
+        recon_config, data.ranking, data.split.train, central
+    )
     metrics = ranking.evaluate_model(model, data.ranking)
     return {
         "config": name,

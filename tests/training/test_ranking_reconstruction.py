@@ -46,16 +46,12 @@ class ReconstructUsersTest(tf.test.TestCase):
 
     def test_fits_user_layers_and_keeps_global_layers(self):
         central, _ = ranking.train_centralized(self.config, self.ranking, self.train)
-        model = ranking.model_fn(self.config, self.ranking, self.ranking.num_users)()
-        pairs = list(zip(model.global_layers, central.global_layers, strict=True))
-        for target, source in pairs:
-            target.set_weights(source.get_weights())
-        (user_table,) = model.local_layers[0].get_weights()
-        self.assertAllEqual(user_table, np.zeros_like(user_table))
-        before = self.loss(model)
 
-        ranking.reconstruct_users(self.config, self.ranking, self.train, model)
+        model = ranking.reconstructed_model(
+            self.config, self.ranking, self.train, central
+        )
 
+        pairs = zip(model.global_layers, central.global_layers, strict=True)
         for target, source in pairs:
             want = source.get_weights()
             for got, value in zip(target.get_weights(), want, strict=True):
@@ -63,7 +59,10 @@ class ReconstructUsersTest(tf.test.TestCase):
         (user_table,) = model.local_layers[0].get_weights()
         trained_users = np.unique(self.train.users)
         self.assertTrue(np.all(np.abs(user_table[trained_users]).sum(axis=1) > 0))
-        self.assertLess(self.loss(model), before)
+        reconstructed = self.loss(model)
+        # The same global layers with the users at their initializer (zeros).
+        model.local_layers[0].set_weights([np.zeros_like(user_table)])
+        self.assertLess(reconstructed, self.loss(model))
 
 
 if __name__ == "__main__":

@@ -213,6 +213,25 @@ def server_model(
     return model
 
 
+def reconstructed_model(
+    config: config_lib.TrainConfig,
+    ranking: RankingData,
+    train,
+    source: mf.RecommenderModel,
+) -> mf.RecommenderModel:
+    """A fresh `config.model` with `source`'s global layers, users reconstructed.
+
+    Evaluates any model (a centralized one, say) the way Federated
+    Reconstruction's server model is: its user layers are discarded and
+    refitted from their initializer by `reconstruct_users`.
+    """
+    model = model_fn(config, ranking, ranking.num_users)()
+    for target, layer in zip(model.global_layers, source.global_layers, strict=True):
+        target.set_weights(layer.get_weights())
+    reconstruct_users(config, ranking, train, model)
+    return model
+
+
 def reconstruct_users(
     config: config_lib.TrainConfig,
     ranking: RankingData,
@@ -224,8 +243,7 @@ def reconstruct_users(
     Each user's layers are fitted from the user's training interactions (with
     freshly drawn negatives) by `config.reconstruction_epochs` of SGD at
     `config.reconstruction_learning_rate`, the global layers frozen: how
-    Federated Reconstruction's server model is evaluated. Applied to another
-    model (a centralized one), it measures what reconstruction alone costs.
+    Federated Reconstruction's server model is evaluated.
     """
     rng = np.random.default_rng([config.seed, _RECONSTRUCTION_STREAM])
     x, y = _by_user(
