@@ -174,7 +174,9 @@ def client_batches(
         dataset = dataset.shuffle(
             DEFAULT_SHUFFLE_BUFFER, seed=shuffle_seed, reshuffle_each_iteration=True
         )
-    return dataset.repeat(epochs).batch(batch_size)
+    if epochs != 1:
+        dataset = dataset.repeat(epochs)
+    return dataset.batch(batch_size)
 
 
 def preprocess(
@@ -204,7 +206,9 @@ def preprocess(
         dataset = dataset.shuffle(
             DEFAULT_SHUFFLE_BUFFER, seed=shuffle_seed, reshuffle_each_iteration=True
         )
-    dataset = dataset.repeat(epochs).batch(batch_size)
+    if epochs != 1:
+        dataset = dataset.repeat(epochs)
+    dataset = dataset.batch(batch_size)
     return dataset.map(
         lambda b: collections.OrderedDict(
             x=collections.OrderedDict(user=b[user_key], item=b["item"]),
