@@ -17,6 +17,7 @@ from collections.abc import Callable
 import tensorflow as tf
 import tensorflow_federated as tff
 
+from tff_rec.algorithms import optimizers
 from tff_rec.compression import broadcast
 from tff_rec.models import matrix_factorization as mf
 from tff_rec.tasks import rating
@@ -63,9 +64,7 @@ def tff_model_fn(
 
 def resolve_optimizers(client_optimizer, server_optimizer):
     if client_optimizer is None:
-        client_optimizer = tff.learning.optimizers.build_sgdm(
-            learning_rate=DEFAULT_CLIENT_LEARNING_RATE
-        )
+        client_optimizer = optimizers.SparseSGD(DEFAULT_CLIENT_LEARNING_RATE)
     if server_optimizer is None:
         server_optimizer = tff.learning.optimizers.build_sgdm(
             learning_rate=DEFAULT_SERVER_LEARNING_RATE
@@ -96,7 +95,8 @@ def build_weighted_fed_avg(
 
     Args:
       model_fn: no-arg callable returning a fresh `RecommenderModel`.
-      client_optimizer: local optimizer; None means SGD with
+      client_optimizer: local optimizer; None means SGD
+        (`tff_rec.algorithms.optimizers.SparseSGD`) with
         `DEFAULT_CLIENT_LEARNING_RATE`.
       server_optimizer: server optimizer applied to the averaged update; None
         means SGD with `DEFAULT_SERVER_LEARNING_RATE`.
@@ -150,7 +150,8 @@ def build_unweighted_fed_avg(
 
     Args:
       model_fn: no-arg callable returning a fresh `RecommenderModel`.
-      client_optimizer: local optimizer; None means SGD with
+      client_optimizer: local optimizer; None means SGD
+        (`tff_rec.algorithms.optimizers.SparseSGD`) with
         `DEFAULT_CLIENT_LEARNING_RATE`.
       server_optimizer: None means SGD with `DEFAULT_SERVER_LEARNING_RATE`.
       model_aggregator: an unweighted aggregation factory; None means the

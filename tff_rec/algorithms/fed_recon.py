@@ -14,6 +14,7 @@ from __future__ import annotations
 import tensorflow_federated as tff
 
 from tff_rec.algorithms import fed_avg
+from tff_rec.algorithms import optimizers
 from tff_rec.tasks import rating
 
 DEFAULT_RECONSTRUCTION_LEARNING_RATE = 0.5
@@ -93,8 +94,8 @@ def build_fed_recon(
         client_optimizer, server_optimizer
     )
     if reconstruction_optimizer is None:
-        reconstruction_optimizer = tff.learning.optimizers.build_sgdm(
-            learning_rate=DEFAULT_RECONSTRUCTION_LEARNING_RATE
+        reconstruction_optimizer = optimizers.SparseSGD(
+            DEFAULT_RECONSTRUCTION_LEARNING_RATE
         )
     if reconstruction_epochs is None:
         reconstruction_epochs = DEFAULT_RECONSTRUCTION_EPOCHS
