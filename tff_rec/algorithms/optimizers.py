@@ -10,7 +10,7 @@ import tensorflow_federated as tff
 
 from tff_rec import errors
 
-_LEARNING_RATE_KEY = "learning_rate"
+_LEARNING_RATE_KEY = tff.learning.optimizers.LEARNING_RATE_KEY
 
 
 class OptimizerType(enum.Enum):
