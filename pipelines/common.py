@@ -45,6 +45,7 @@ def install_runtime(
     runtime: str | None = None,
     simulate_secure_aggregation: bool = False,
     workers: str | None = None,
+    workers_connect_timeout: float | None = None,
     log_device_placement: bool = False,
 ):
     """Installs the TFF execution context that runs the computations.
@@ -60,6 +61,9 @@ def install_runtime(
       workers: comma-separated ``host:port`` of running TFF workers
         (``python -m pipelines.worker``); None runs everything in this
         process or on a local worker process that this process owns.
+      workers_connect_timeout: seconds to wait for each of `workers` to
+        accept a connection; None means
+        `tff_rec.runtime.remote.DEFAULT_CONNECT_TIMEOUT_SECONDS`.
       log_device_placement: in-process runtime only: log each op's device and
         record the devices that ran client work (`InProcessContext.
         devices_used`).
@@ -68,8 +72,9 @@ def install_runtime(
       The installed context.
 
     Raises:
-      tff_rec.errors.UserInputError: bad or unreachable worker addresses, an
-        unknown runtime, or workers with the in-process runtime.
+      tff_rec.errors.UserInputError: bad or unreachable worker addresses, a
+        connect timeout that is not positive, an unknown runtime, or workers
+        with the in-process runtime.
     """
     if runtime is None:
         runtime = "tff_cpp" if workers else DEFAULT_RUNTIME
@@ -85,8 +90,17 @@ def install_runtime(
             )
         from tff_rec.runtime import remote
 
+        if workers_connect_timeout is None:
+            workers_connect_timeout = remote.DEFAULT_CONNECT_TIMEOUT_SECONDS
+        if not workers_connect_timeout > 0:
+            raise errors.UserInputError(
+                "workers_connect_timeout must be > 0 seconds, got "
+                f"{workers_connect_timeout:g}"
+            )
         return remote.set_remote_execution_context(
-            workers, simulate_secure_aggregation=simulate_secure_aggregation
+            workers,
+            connect_timeout=workers_connect_timeout,
+            simulate_secure_aggregation=simulate_secure_aggregation,
         )
     from tff_rec.runtime import local_cpp
 

@@ -38,8 +38,13 @@ def main(argv):
     del argv
     if not 1 <= _PORT.value <= 65535:
         common.fail(f"--port={_PORT.value} is outside 1..65535")
+    from tff_rec.runtime import inprocess
     from tff_rec.runtime import local_cpp
 
+    # This process only serves. Replacing the context TFF installs at import
+    # (by one that starts nothing) drops TFF's worker manager, whose
+    # finalizer fails at interpreter exit.
+    inprocess.set_inprocess_execution_context()
     worker = local_cpp.start_worker(
         _PORT.value,
         max_concurrent_computation_calls=_MAX_CALLS.value,
@@ -50,7 +55,12 @@ def main(argv):
         "(insecure gRPC: private networks only). Ctrl-C stops it.",
         flush=True,
     )
-    status = worker.wait()
+    try:
+        status = worker.wait()
+    except KeyboardInterrupt:
+        # The interrupt handler has already stopped the worker.
+        print("Stopped.", file=sys.stderr, flush=True)
+        return 130
     if status != 0:
         print(f"worker exited with status {status}", file=sys.stderr, flush=True)
     return status

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import portpicker
+import psutil
 import pytest
 import tensorflow as tf
 import tensorflow_federated as tff
@@ -27,14 +28,14 @@ from tff_rec.runtime import remote
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _start_worker(port: int) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=_REPO)
+def _start_worker(port: int, stderr=subprocess.DEVNULL) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=_REPO, TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.Popen(
         [sys.executable, "-m", "pipelines.worker", f"--port={port}"],
         cwd=_REPO,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         text=True,
     )
 
@@ -61,6 +62,33 @@ def two_workers():
     finally:
         for process in processes:
             _stop(process)
+
+
+@pytest.mark.parametrize(
+    "signum,returncode",
+    [(signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, 130)],
+    ids=["sigterm", "sigint"],
+)
+def test_signal_stops_worker_pipeline_and_its_worker(signum, returncode):
+    process = _start_worker(portpicker.pick_unused_port(), stderr=subprocess.PIPE)
+    try:
+        line = process.stdout.readline()
+        assert "serving on" in line, line
+        worker_pid = int(line.split()[2])
+        assert psutil.pid_exists(worker_pid)
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == returncode, stderr[-2000:]
+    # The worker was reaped on the first try, not after timeouts and SIGKILL.
+    assert "ignored SIGTERM" not in stderr, stderr[-2000:]
+    assert "survived SIGKILL" not in stderr, stderr[-2000:]
+    assert "Traceback" not in stderr, stderr[-2000:]
+    assert "Exception ignored" not in stderr, stderr[-2000:]
+    assert not psutil.pid_exists(worker_pid)
 
 
 def _client_datasets(num_clients=6, seed=0):
@@ -203,8 +231,29 @@ def test_train_pipeline_unreachable_worker_exits_2(tmp_path):
 
     port = portpicker.pick_unused_port()
     result = cli.run_pipeline(
-        "train", "--rounds=1", f"--workers=127.0.0.1:{port}", timeout=300
+        "train",
+        "--rounds=1",
+        f"--workers=127.0.0.1:{port}",
+        "--workers_connect_timeout=2",
+        timeout=300,
     )
     assert result.returncode == 2, result.stderr[-2000:]
-    assert "no TFF worker answered" in result.stderr
+    assert f"no TFF worker answered at 127.0.0.1:{port} within 2 s" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("seconds", [0.0, -1.0, float("nan")])
+def test_connect_timeout_must_be_positive(seconds):
+    from pipelines import common
+
+    with pytest.raises(errors.UserInputError, match="workers_connect_timeout"):
+        common.install_runtime(workers="127.0.0.1:1", workers_connect_timeout=seconds)
+
+
+def test_connect_timeout_help_states_the_default():
+    from absl import flags
+
+    from pipelines import train  # noqa: F401  (defines the flags)
+
+    help_text = flags.FLAGS["workers_connect_timeout"].help
+    assert f"Default: {remote.DEFAULT_CONNECT_TIMEOUT_SECONDS:g}." in help_text

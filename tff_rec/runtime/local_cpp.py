@@ -493,23 +493,45 @@ def _die_with_parent_fn() -> Callable[[], None]:
     return preexec
 
 
+def _reap(process: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Waits up to `timeout` seconds for `process` to exit; True if it did.
+
+    Polls ``waitpid`` itself rather than calling ``Popen.wait``: a signal
+    handler that stops the workers may run on top of a ``worker.wait()`` (the
+    worker pipeline blocks in one), and that call holds the lock that any
+    other ``Popen.wait`` or ``poll`` of the same process needs.
+    """
+    deadline = time.monotonic() + timeout
+    while process.returncode is None:
+        try:
+            pid, status = os.waitpid(process.pid, os.WNOHANG)
+        except ChildProcessError:
+            # Reaped by another waiter, which records the status itself.
+            return True
+        if pid == process.pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def _stop_processes(processes: list[subprocess.Popen[bytes]], timeout: float) -> None:
     """SIGTERM, up to `timeout` seconds in total, then SIGKILL."""
-    running = [p for p in processes if p.poll() is None]
+    running = [p for p in processes if p.returncode is None]
     for process in running:
         with contextlib.suppress(ProcessLookupError):
             process.terminate()
     deadline = time.monotonic() + timeout
     for process in running:
-        try:
-            process.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            logging.warning("TFF worker %d ignored SIGTERM; killing it.", process.pid)
+        if _reap(process, max(0.0, deadline - time.monotonic())):
+            continue
+        logging.warning("TFF worker %d ignored SIGTERM; killing it.", process.pid)
+        with contextlib.suppress(ProcessLookupError):
             process.kill()
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                logging.error("TFF worker %d survived SIGKILL.", process.pid)
+        if not _reap(process, timeout):
+            logging.error("TFF worker %d survived SIGKILL.", process.pid)
 
 
 def _stop_tff_worker(context: object) -> None:
