@@ -7,6 +7,7 @@ import subprocess
 import tempfile
 
 import numpy as np
+import pytest
 from absl.testing import absltest
 from absl.testing import parameterized
 
@@ -76,6 +77,9 @@ class TrainPipelineTest(parameterized.TestCase):
         self.assertIn("centralized (baseline)", result.stdout)
         self.assertIn("round 2/2", result.stderr)
 
+    # Both runtimes end to end through the CLI; the library-level equivalence
+    # tests (tests/runtime/test_inprocess.py) run by default.
+    @pytest.mark.slow
     def test_runtimes_train_the_same_model(self):
         outputs = {}
         for runtime in ("tff_cpp", "inprocess"):
@@ -118,6 +122,7 @@ class TrainPipelineTest(parameterized.TestCase):
         self.assertGreater(results["test_rmse"], 0.0)
 
     @parameterized.parameters("held_out_users", "leave_last_out")
+    @pytest.mark.slow
     def test_other_splits_run_end_to_end(self, split):
         result = run_train(
             *self.common,

@@ -1,0 +1,221 @@
+"""Scores the model of a finished rating run on its held-out data.
+
+A run folder written by `tff_rec.training.experiment.run_experiment` holds
+the settings (``hparams.json``), the id vocabularies and the server's final
+tables (``final_weights.npz``). `evaluate_run` reloads the data those
+settings name, remakes the same seeded split, checks that the ids are the
+ones the run was trained on, and scores the saved tables on the test part the
+way training did: directly for models whose server holds user tables
+(centralized, FedAvg), and for Federated Reconstruction by first
+reconstructing each test user from that user's training ratings, as the
+user's device would.
+
+Example:
+    from tff_rec.training import run_evaluation
+
+    metrics = run_evaluation.evaluate_run("runs/ml100k_fedrecon")
+    print(metrics.rmse, metrics.recorded_rmse)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+
+import numpy as np
+
+from tff_rec import errors
+from tff_rec.evaluation import rating as rating_eval
+from tff_rec.training import config as config_lib
+
+HPARAMS_FILE = "hparams.json"
+VOCABULARIES_FILE = "vocabularies.json"
+WEIGHTS_FILE = "final_weights.npz"
+RESULTS_FILE = "results.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunMetrics:
+    """Test metrics of a run's saved model.
+
+    Attributes:
+      rmse, mae: on the run's test split.
+      num_test_ratings: ratings scored.
+      recorded_rmse, recorded_mae: what the run wrote to ``results.json``
+        (None if that file or key is missing).
+    """
+
+    rmse: float
+    mae: float
+    num_test_ratings: int
+    recorded_rmse: float | None
+    recorded_mae: float | None
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {
+            "test_rmse": self.rmse,
+            "test_mae": self.mae,
+            "num_test_ratings": self.num_test_ratings,
+            "recorded_test_rmse": self.recorded_rmse,
+            "recorded_test_mae": self.recorded_mae,
+        }
+
+
+def _read_json(path: pathlib.Path) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise errors.DataFormatError(str(path), f"not readable JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise errors.DataFormatError(str(path), "expected a JSON object")
+    return value
+
+
+def load_config(
+    run_dir: pathlib.Path, data_dir: str | None = None
+) -> config_lib.TrainConfig:
+    """The run's `TrainConfig` from its ``hparams.json``.
+
+    Args:
+      run_dir: the run folder.
+      data_dir: where the data is now, if not where the run read it.
+
+    Raises:
+      tff_rec.errors.UserInputError: the file is missing or its settings are
+        not a valid config.
+    """
+    path = run_dir / HPARAMS_FILE
+    if not path.is_file():
+        raise errors.UserInputError(
+            f"{run_dir} is not a run directory: no {HPARAMS_FILE}"
+        )
+    hparams = _read_json(path)
+    names = {f.name for f in dataclasses.fields(config_lib.TrainConfig)}
+    unknown = sorted(set(hparams) - names)
+    if unknown:
+        raise errors.DataFormatError(
+            str(path), f"unknown settings {', '.join(unknown)}"
+        )
+    if data_dir is not None:
+        hparams["data_dir"] = data_dir
+    try:
+        return config_lib.TrainConfig(**hparams)
+    except (TypeError, ValueError) as e:
+        raise errors.DataFormatError(str(path), str(e)) from None
+
+
+def _load_weights(path: pathlib.Path) -> rating_eval.MatrixFactorizationWeights:
+    fields = {
+        f.name for f in dataclasses.fields(rating_eval.MatrixFactorizationWeights)
+    }
+    try:
+        with np.load(path) as arrays:
+            values = {name: arrays[name] for name in arrays.files}
+    except (OSError, ValueError) as e:
+        raise errors.DataFormatError(str(path), f"not a readable .npz ({e})") from None
+    missing = sorted(
+        name
+        for name in ("item_embedding", "item_bias", "global_bias")
+        if name not in values
+    )
+    if missing or not set(values) <= fields:
+        raise errors.DataFormatError(
+            str(path),
+            "not the tables of a rating model"
+            + (f" (missing {', '.join(missing)})" if missing else ""),
+        )
+    values["global_bias"] = float(values["global_bias"])
+    return rating_eval.MatrixFactorizationWeights(**values)
+
+
+def _check_vocabularies(run_dir: pathlib.Path, interactions) -> None:
+    path = run_dir / VOCABULARIES_FILE
+    if not path.is_file():
+        raise errors.UserInputError(
+            f"{run_dir} is not a finished run directory: no {VOCABULARIES_FILE}"
+        )
+    saved = _read_json(path)
+    for key, vocab in (
+        ("user_ids", interactions.user_vocab),
+        ("item_ids", interactions.item_vocab),
+    ):
+        if saved.get(key) != [str(v) for v in vocab]:
+            raise errors.UserInputError(
+                f"the data does not match the run in {run_dir}: its {key} differ "
+                f"from {VOCABULARIES_FILE} (another data file or version; pass "
+                "--data_dir with the data the run was trained on)"
+            )
+
+
+def _check_shapes(path, weights, config, interactions) -> None:
+    rows = {"item_embedding": (weights.item_embedding, interactions.num_items)}
+    if config.algorithm is not config_lib.Algorithm.FEDRECON:
+        if weights.user_embedding is None or weights.user_bias is None:
+            raise errors.DataFormatError(
+                str(path), "no user tables, which this run's server holds"
+            )
+        rows["user_embedding"] = (weights.user_embedding, interactions.num_users)
+    for name, (table, expected) in rows.items():
+        if table.shape[0] != expected:
+            raise errors.DataFormatError(
+                str(path),
+                f"{name} has {table.shape[0]} rows, the data {expected}",
+            )
+
+
+def evaluate_run(
+    run_dir: os.PathLike | str, *, data_dir: str | None = None
+) -> RunMetrics:
+    """Test RMSE and MAE of a finished rating run's saved model.
+
+    Args:
+      run_dir: ``<root_output_dir>/<experiment_name>`` of a finished run.
+      data_dir: where the run's data is now (e.g. on another machine); None
+        reads it where the run did.
+
+    Returns:
+      The `RunMetrics`.
+
+    Raises:
+      tff_rec.errors.UserInputError: the folder is not a finished rating run
+        with saved weights, or the data is not the data it was trained on.
+    """
+    from tff_rec.training import experiment
+
+    run_dir = pathlib.Path(run_dir)
+    if not run_dir.is_dir():
+        raise errors.UserInputError(f"run directory {run_dir} does not exist")
+    config = load_config(run_dir, data_dir)
+    if config.task is not config_lib.Task.RATING:
+        raise errors.UserInputError(
+            f"{run_dir} is a task={config.task.value!r} run: its ranking metrics "
+            "are in results.json; evaluate re-scores rating runs"
+        )
+    if config.algorithm is config_lib.Algorithm.LOCAL_ONLY:
+        raise errors.UserInputError(
+            f"{run_dir} is a local_only run: it has no single model to evaluate"
+        )
+    weights_path = run_dir / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise errors.UserInputError(
+            f"{run_dir} has no {WEIGHTS_FILE}: the run has not finished"
+        )
+    weights = _load_weights(weights_path)
+    data = experiment.prepare_data(config)
+    _check_vocabularies(run_dir, data.interactions)
+    _check_shapes(weights_path, weights, config, data.interactions)
+    metrics = experiment.evaluate_weights(config, weights, data)
+    results_path = run_dir / RESULTS_FILE
+    recorded = _read_json(results_path) if results_path.is_file() else {}
+    return RunMetrics(
+        rmse=metrics.rmse,
+        mae=metrics.mae,
+        num_test_ratings=len(data.split.test.ratings),
+        recorded_rmse=recorded.get("test_rmse"),
+        recorded_mae=recorded.get("test_mae"),
+    )
+
+
+__all__ = ["RunMetrics", "evaluate_run", "load_config"]
