@@ -45,10 +45,10 @@ from tff_rec.training import metrics_writer
 
 DEFAULT_FIRST_VERSION = 1
 DEFAULT_WARMUP_K = 10
-HPARAMS_FILE = "hparams.json"
-VOCABULARIES_FILE = "vocabularies.json"
-WEIGHTS_FILE = "final_weights.npz"
-RESULTS_FILE = "results.json"
+HPARAMS_FILE = metrics_writer.HPARAMS_FILE
+VOCABULARIES_FILE = metrics_writer.VOCABULARIES_FILE
+WEIGHTS_FILE = metrics_writer.WEIGHTS_FILE
+RESULTS_FILE = metrics_writer.RESULTS_FILE
 MODEL_CARD_FILE = "model_card.json"
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 #: Algorithms whose server never holds user tables.

@@ -83,9 +83,9 @@ def round_fields(config: config_lib.TrainConfig) -> tuple[str, ...]:
 CHECKPOINT_DIR = "checkpoints"
 # Files and folders of a run that `run_experiment(..., fresh=True)` deletes.
 RUN_OUTPUTS = (
-    "metrics.csv",
-    "results.json",
-    "final_weights.npz",
+    metrics_writer_lib.METRICS_FILE,
+    metrics_writer_lib.RESULTS_FILE,
+    metrics_writer_lib.WEIGHTS_FILE,
     "tensorboard",
     CHECKPOINT_DIR,
 )
@@ -487,7 +487,7 @@ def _personalization(config, data, model, final) -> dict[str, float]:
 
 def save_arrays(output_dir: pathlib.Path, arrays) -> pathlib.Path:
     """Writes named arrays to ``final_weights.npz`` atomically."""
-    path = output_dir / "final_weights.npz"
+    path = output_dir / metrics_writer_lib.WEIGHTS_FILE
     tmp = output_dir / "final_weights.tmp.npz"
     np.savez(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
     tmp.replace(path)
@@ -530,7 +530,7 @@ def check_resumable(config: config_lib.TrainConfig, output_dir: pathlib.Path) ->
         from `config` in more than `RESUMABLE_CHANGES`; the message names the
         settings and suggests ``--fresh``.
     """
-    path = output_dir / "hparams.json"
+    path = output_dir / metrics_writer_lib.HPARAMS_FILE
     if not path.exists():
         raise errors.UserInputError(
             f"{output_dir} has checkpoints but no hparams.json to check them "
@@ -613,7 +613,7 @@ def run_experiment(
     ) as writer:
         writer.write_hparams(config.as_dict())
         metrics_writer_lib.write_json(
-            output_dir / "vocabularies.json",
+            output_dir / metrics_writer_lib.VOCABULARIES_FILE,
             {
                 "user_ids": list(data.interactions.user_vocab),
                 "item_ids": list(data.interactions.item_vocab),

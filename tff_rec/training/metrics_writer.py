@@ -7,6 +7,10 @@ Layout of ``<root_output_dir>/<experiment_name>/``::
                       a resumed run keeps the rows up to its checkpoint
     tensorboard/      event files with the same scalars
     results.json      final metrics, written atomically at the end
+
+`tff_rec.training.experiment` adds ``vocabularies.json`` (the raw ids) and
+``final_weights.npz`` (the server's model); the names below are the ones
+every reader of a run folder uses.
 """
 
 from __future__ import annotations
@@ -20,6 +24,12 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 
 import tensorflow as tf
+
+HPARAMS_FILE = "hparams.json"
+METRICS_FILE = "metrics.csv"
+RESULTS_FILE = "results.json"
+VOCABULARIES_FILE = "vocabularies.json"
+WEIGHTS_FILE = "final_weights.npz"
 
 
 def write_json(path: os.PathLike | str, payload: object) -> None:
@@ -110,7 +120,7 @@ class MetricsWriter:
         self.output_dir = pathlib.Path(output_dir)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self._fieldnames = ["round", *fieldnames]
-        self._csv_path = self.output_dir / "metrics.csv"
+        self._csv_path = self.output_dir / METRICS_FILE
         kept = _read_cells(self._csv_path, resume_after) if resume_after else []
         self.previous_rows = [_parse(raw) for raw in kept]
         tmp = self._csv_path.with_suffix(".csv.tmp")
@@ -128,7 +138,7 @@ class MetricsWriter:
         )
 
     def write_hparams(self, hparams: Mapping[str, object]) -> None:
-        write_json(self.output_dir / "hparams.json", hparams)
+        write_json(self.output_dir / HPARAMS_FILE, hparams)
 
     def write_round(self, round_num: int, metrics: Mapping[str, float]) -> None:
         unknown = set(metrics) - set(self._fieldnames)
@@ -143,7 +153,7 @@ class MetricsWriter:
         self._summary.flush()
 
     def write_results(self, results: Mapping[str, object]) -> None:
-        write_json(self.output_dir / "results.json", results)
+        write_json(self.output_dir / RESULTS_FILE, results)
 
     def close(self) -> None:
         if not self._file.closed:

@@ -29,11 +29,12 @@ import numpy as np
 from tff_rec import errors
 from tff_rec.evaluation import rating as rating_eval
 from tff_rec.training import config as config_lib
+from tff_rec.training import metrics_writer
 
-HPARAMS_FILE = "hparams.json"
-VOCABULARIES_FILE = "vocabularies.json"
-WEIGHTS_FILE = "final_weights.npz"
-RESULTS_FILE = "results.json"
+HPARAMS_FILE = metrics_writer.HPARAMS_FILE
+VOCABULARIES_FILE = metrics_writer.VOCABULARIES_FILE
+WEIGHTS_FILE = metrics_writer.WEIGHTS_FILE
+RESULTS_FILE = metrics_writer.RESULTS_FILE
 
 
 @dataclasses.dataclass(frozen=True)
