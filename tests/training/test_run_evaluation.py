@@ -49,6 +49,12 @@ class EvaluateRunTest(parameterized.TestCase):
     def run_dir(self, algorithm):
         return self.tmp / "runs" / algorithm
 
+    def copy_run(self, algorithm, name):
+        """A copy of `algorithm`'s run folder, for a test to alter."""
+        return pathlib.Path(
+            shutil.copytree(self.run_dir(algorithm), self.run_dir(name))
+        )
+
     @parameterized.parameters("centralized", "fedrecon")
     def test_scores_equal_what_the_run_recorded(self, algorithm):
         metrics = run_evaluation.evaluate_run(self.run_dir(algorithm))
@@ -60,8 +66,7 @@ class EvaluateRunTest(parameterized.TestCase):
 
     def test_scores_the_saved_tables(self):
         # Changed weights give another score: the numbers come from the file.
-        run_dir = self.tmp / "runs" / "changed"
-        shutil.copytree(self.run_dir("centralized"), run_dir)
+        run_dir = self.copy_run("centralized", "changed")
         with np.load(run_dir / "final_weights.npz") as f:
             arrays = dict(f)
         arrays["item_bias"] = arrays["item_bias"] + 1.0
@@ -72,8 +77,7 @@ class EvaluateRunTest(parameterized.TestCase):
         )
 
     def test_tables_that_do_not_fit_are_refused(self):
-        run_dir = self.tmp / "runs" / "cut"
-        shutil.copytree(self.run_dir("centralized"), run_dir)
+        run_dir = self.copy_run("centralized", "cut")
         with np.load(run_dir / "final_weights.npz") as f:
             arrays = dict(f)
         np.savez(
@@ -113,26 +117,25 @@ class EvaluateRunTest(parameterized.TestCase):
             run_evaluation.evaluate_run(self.tmp / "nowhere")
         with self.assertRaisesRegex(errors.UserInputError, "no hparams.json"):
             run_evaluation.evaluate_run(self.tmp)
-        unfinished = self.tmp / "runs" / "unfinished"
-        shutil.copytree(self.run_dir("fedrecon"), unfinished)
+        unfinished = self.copy_run("fedrecon", "unfinished")
         (unfinished / "final_weights.npz").unlink()
         with self.assertRaisesRegex(errors.UserInputError, "has not finished"):
             run_evaluation.evaluate_run(unfinished)
 
     def test_bad_hparams_name_the_file(self):
-        run_dir = self.tmp / "runs" / "bad_hparams"
-        shutil.copytree(self.run_dir("centralized"), run_dir)
+        run_dir = self.copy_run("centralized", "bad_hparams")
         hparams = json.loads((run_dir / "hparams.json").read_text())
         (run_dir / "hparams.json").write_text(json.dumps({**hparams, "colour": 1}))
         with self.assertRaisesRegex(errors.DataFormatError, "hparams.json.*colour"):
             run_evaluation.evaluate_run(run_dir)
         (run_dir / "hparams.json").write_text("{")
-        with self.assertRaisesRegex(errors.DataFormatError, "not readable JSON"):
+        with self.assertRaisesRegex(
+            errors.DataFormatError, "hparams.json:1: not valid JSON"
+        ):
             run_evaluation.evaluate_run(run_dir)
 
     def test_implicit_run_is_refused(self):
-        run_dir = self.tmp / "runs" / "implicit"
-        shutil.copytree(self.run_dir("centralized"), run_dir)
+        run_dir = self.copy_run("centralized", "implicit")
         hparams = json.loads((run_dir / "hparams.json").read_text())
         hparams.update(task="implicit", model="gmf")
         (run_dir / "hparams.json").write_text(json.dumps(hparams))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import os
 import pathlib
 import re
@@ -102,18 +101,6 @@ class RunArtifacts:
         return float(l2), float(bias_l2)
 
 
-def _read_json(path: pathlib.Path) -> dict:
-    try:
-        payload = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise errors.DataFormatError(
-            str(path), f"not valid JSON: {e.msg}", e.lineno
-        ) from None
-    if not isinstance(payload, dict):
-        raise errors.DataFormatError(str(path), "expected a JSON object")
-    return payload
-
-
 def load_run(run_dir: os.PathLike | str) -> RunArtifacts:
     """Reads the files of a run directory written by `run_experiment`.
 
@@ -141,12 +128,12 @@ def load_run(run_dir: os.PathLike | str) -> RunArtifacts:
             raise errors.UserInputError(
                 f"{run_dir} is not a finished run directory: no {name}{hint}"
             )
-    hparams = _read_json(run_dir / HPARAMS_FILE)
+    hparams = metrics_writer.read_json_object(run_dir / HPARAMS_FILE)
     if not isinstance(hparams.get("embedding_dim"), int):
         raise errors.DataFormatError(
             str(run_dir / HPARAMS_FILE), "no integer 'embedding_dim'"
         )
-    vocabularies = _read_json(run_dir / VOCABULARIES_FILE)
+    vocabularies = metrics_writer.read_json_object(run_dir / VOCABULARIES_FILE)
     for key in ("user_ids", "item_ids"):
         if not isinstance(vocabularies.get(key), list):
             raise errors.DataFormatError(
@@ -155,13 +142,11 @@ def load_run(run_dir: os.PathLike | str) -> RunArtifacts:
     item_ids = [str(i) for i in vocabularies["item_ids"]]
     if not item_ids:
         raise errors.DataFormatError(str(run_dir / VOCABULARIES_FILE), "no items")
-    try:
-        with np.load(run_dir / WEIGHTS_FILE) as npz:
-            arrays = {key: np.asarray(npz[key]) for key in npz.files}
-    except (OSError, ValueError) as e:
-        raise errors.DataFormatError(str(run_dir / WEIGHTS_FILE), str(e)) from None
+    arrays = metrics_writer.read_arrays(run_dir / WEIGHTS_FILE)
     results_path = run_dir / RESULTS_FILE
-    results = _read_json(results_path) if results_path.is_file() else {}
+    results = (
+        metrics_writer.read_json_object(results_path) if results_path.is_file() else {}
+    )
     return RunArtifacts(
         run_dir=run_dir,
         hparams=hparams,

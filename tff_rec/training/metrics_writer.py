@@ -9,8 +9,9 @@ Layout of ``<root_output_dir>/<experiment_name>/``::
     results.json      final metrics, written atomically at the end
 
 `tff_rec.training.experiment` adds ``vocabularies.json`` (the raw ids) and
-``final_weights.npz`` (the server's model); the names below are the ones
-every reader of a run folder uses.
+``final_weights.npz`` (the server's model); the names below, and
+`read_json_object` and `read_arrays`, are what every reader of a run folder
+uses.
 """
 
 from __future__ import annotations
@@ -23,13 +24,49 @@ import pathlib
 from collections.abc import Mapping
 from collections.abc import Sequence
 
+import numpy as np
 import tensorflow as tf
+
+from tff_rec import errors
 
 HPARAMS_FILE = "hparams.json"
 METRICS_FILE = "metrics.csv"
 RESULTS_FILE = "results.json"
 VOCABULARIES_FILE = "vocabularies.json"
 WEIGHTS_FILE = "final_weights.npz"
+
+
+def read_json_object(path: pathlib.Path) -> dict:
+    """The JSON object in `path`.
+
+    Raises:
+      tff_rec.errors.DataFormatError: the file cannot be read, is not JSON or
+        holds something other than an object.
+    """
+    try:
+        payload = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise errors.DataFormatError(
+            str(path), f"not valid JSON: {e.msg}", e.lineno
+        ) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise errors.DataFormatError(str(path), f"not readable ({e})") from None
+    if not isinstance(payload, dict):
+        raise errors.DataFormatError(str(path), "expected a JSON object")
+    return payload
+
+
+def read_arrays(path: pathlib.Path) -> dict[str, np.ndarray]:
+    """The named arrays of the ``.npz`` file `path`.
+
+    Raises:
+      tff_rec.errors.DataFormatError: the file is not a readable ``.npz``.
+    """
+    try:
+        with np.load(path) as npz:
+            return {key: np.asarray(npz[key]) for key in npz.files}
+    except (OSError, ValueError) as e:
+        raise errors.DataFormatError(str(path), f"not a readable .npz ({e})") from None
 
 
 def write_json(path: os.PathLike | str, payload: object) -> None:

@@ -20,21 +20,13 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import pathlib
-
-import numpy as np
 
 from tff_rec import errors
 from tff_rec.evaluation import rating as rating_eval
 from tff_rec.training import config as config_lib
 from tff_rec.training import metrics_writer
-
-HPARAMS_FILE = metrics_writer.HPARAMS_FILE
-VOCABULARIES_FILE = metrics_writer.VOCABULARIES_FILE
-WEIGHTS_FILE = metrics_writer.WEIGHTS_FILE
-RESULTS_FILE = metrics_writer.RESULTS_FILE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,16 +56,6 @@ class RunMetrics:
         }
 
 
-def _read_json(path: pathlib.Path) -> dict:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise errors.DataFormatError(str(path), f"not readable JSON ({e})") from None
-    if not isinstance(value, dict):
-        raise errors.DataFormatError(str(path), "expected a JSON object")
-    return value
-
-
 def load_config(
     run_dir: pathlib.Path, data_dir: str | None = None
 ) -> config_lib.TrainConfig:
@@ -87,12 +69,12 @@ def load_config(
       tff_rec.errors.UserInputError: the file is missing or its settings are
         not a valid config.
     """
-    path = run_dir / HPARAMS_FILE
+    path = run_dir / metrics_writer.HPARAMS_FILE
     if not path.is_file():
         raise errors.UserInputError(
-            f"{run_dir} is not a run directory: no {HPARAMS_FILE}"
+            f"{run_dir} is not a run directory: no {metrics_writer.HPARAMS_FILE}"
         )
-    hparams = _read_json(path)
+    hparams = metrics_writer.read_json_object(path)
     names = {f.name for f in dataclasses.fields(config_lib.TrainConfig)}
     unknown = sorted(set(hparams) - names)
     if unknown:
@@ -111,11 +93,7 @@ def _load_weights(path: pathlib.Path) -> rating_eval.MatrixFactorizationWeights:
     fields = {
         f.name for f in dataclasses.fields(rating_eval.MatrixFactorizationWeights)
     }
-    try:
-        with np.load(path) as arrays:
-            values = {name: arrays[name] for name in arrays.files}
-    except (OSError, ValueError) as e:
-        raise errors.DataFormatError(str(path), f"not a readable .npz ({e})") from None
+    values = metrics_writer.read_arrays(path)
     missing = sorted(
         name
         for name in ("item_embedding", "item_bias", "global_bias")
@@ -132,12 +110,12 @@ def _load_weights(path: pathlib.Path) -> rating_eval.MatrixFactorizationWeights:
 
 
 def _check_vocabularies(run_dir: pathlib.Path, interactions) -> None:
-    path = run_dir / VOCABULARIES_FILE
+    path = run_dir / metrics_writer.VOCABULARIES_FILE
     if not path.is_file():
         raise errors.UserInputError(
-            f"{run_dir} is not a finished run directory: no {VOCABULARIES_FILE}"
+            f"{run_dir} is not a finished run directory: no {path.name}"
         )
-    saved = _read_json(path)
+    saved = metrics_writer.read_json_object(path)
     for key, vocab in (
         ("user_ids", interactions.user_vocab),
         ("item_ids", interactions.item_vocab),
@@ -145,8 +123,8 @@ def _check_vocabularies(run_dir: pathlib.Path, interactions) -> None:
         if saved.get(key) != [str(v) for v in vocab]:
             raise errors.UserInputError(
                 f"the data does not match the run in {run_dir}: its {key} differ "
-                f"from {VOCABULARIES_FILE} (another data file or version; pass "
-                "--data_dir with the data the run was trained on)"
+                f"from {path.name} (another data file or version; pass --data_dir "
+                "with the data the run was trained on)"
             )
 
 
@@ -198,18 +176,20 @@ def evaluate_run(
         raise errors.UserInputError(
             f"{run_dir} is a local_only run: it has no single model to evaluate"
         )
-    weights_path = run_dir / WEIGHTS_FILE
+    weights_path = run_dir / metrics_writer.WEIGHTS_FILE
     if not weights_path.is_file():
         raise errors.UserInputError(
-            f"{run_dir} has no {WEIGHTS_FILE}: the run has not finished"
+            f"{run_dir} has no {metrics_writer.WEIGHTS_FILE}: the run has not finished"
         )
     weights = _load_weights(weights_path)
     data = experiment.prepare_data(config)
     _check_vocabularies(run_dir, data.interactions)
     _check_shapes(weights_path, weights, config, data.interactions)
     metrics = experiment.evaluate_weights(config, weights, data)
-    results_path = run_dir / RESULTS_FILE
-    recorded = _read_json(results_path) if results_path.is_file() else {}
+    results_path = run_dir / metrics_writer.RESULTS_FILE
+    recorded = (
+        metrics_writer.read_json_object(results_path) if results_path.is_file() else {}
+    )
     return RunMetrics(
         rmse=metrics.rmse,
         mae=metrics.mae,
