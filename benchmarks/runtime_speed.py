@@ -5,9 +5,15 @@ Trains biased matrix factorization with weighted FedAvg on MovieLens-100K
 `--rounds` rounds, once per runtime, in this one process, and prints the
 median seconds per round, client updates per second and training examples
 per second of each: for the whole round of the training loop (sampling,
-building the clients' `tf.data` datasets, `process.next`) and for
-`process.next` alone (the runtime's part; building 100 small datasets costs
-the driver about 0.2 s per round on either runtime). As the limit, it trains
+building the clients' data, `process.next`) and for `process.next` alone
+(the runtime's part).
+
+The process and its client data are those `pipelines.train` runs: with
+``--client_data=arrays`` (the default) each client's rows go into the round
+as arrays and the client batches them inside the round
+(`federated.batching_process`); with ``--client_data=datasets`` the process
+is the one TFF's builders return, taking a `tf.data` dataset per client, made
+and serialized in Python. Both give the same rounds. As the limit, it trains
 the same Keras model on the pooled training data, with the clients' batch size
 (`centralized_examples_per_second`) and with the centralized baseline's
 batch size of 512, and prints its examples per second.
@@ -53,6 +59,13 @@ _RUNTIMES = flags.DEFINE_list(
 _CENTRALIZED_EPOCHS = flags.DEFINE_integer(
     "centralized_epochs", 3, "Epochs of the centralized Keras reference."
 )
+_CLIENT_DATA = flags.DEFINE_enum(
+    "client_data",
+    "arrays",
+    ["arrays", "datasets"],
+    "What the process takes per client: its rows as arrays, batched inside "
+    "the round (as pipelines.train runs), or a tf.data dataset made in Python.",
+)
 _LOG_DEVICE_PLACEMENT = flags.DEFINE_bool(
     "log_device_placement",
     False,
@@ -96,19 +109,24 @@ def time_runtime(runtime: str, config, data) -> dict[str, float]:
     context = common.install_runtime(
         runtime=runtime, log_device_placement=_LOG_DEVICE_PLACEMENT.value
     )
-    process = _TimedProcess(experiment.build_process(config, data))
     schedule = federated.RoundSchedule(
         rounds=config.rounds,
         clients_per_round=config.clients_per_round,
         batch_size=config.batch_size,
         seed=config.seed,
     )
+    process = experiment.build_process(config, data)
+    if _CLIENT_DATA.value == "arrays":
+        process = federated.batching_process(process, schedule)
+        client_data = federated.rating_tensors_fn(data.federated, schedule)
+    else:
+        client_data = federated.rating_datasets_fn(data.federated, schedule)
+    process = _TimedProcess(process)
     examples = {}
-    rating_datasets = federated.rating_datasets_fn(data.federated, schedule)
 
     def client_datasets(clients, round_num):
         examples[round_num] = sum(data.federated.client_size(k) for k in clients)
-        return rating_datasets(clients, round_num)
+        return client_data(clients, round_num)
 
     start = time.perf_counter()
     _, history = federated.run_rounds(
@@ -148,6 +166,7 @@ def main(argv):
         "rounds": config.rounds,
         "clients_per_round": config.clients_per_round,
         "batch_size": config.batch_size,
+        "client_data": _CLIENT_DATA.value,
         "devices": [d.name for d in tf.config.list_logical_devices()],
     }
     for runtime in _RUNTIMES.value:

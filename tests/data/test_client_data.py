@@ -53,3 +53,124 @@ def test_ratings_are_a_column(data):
     batch = next(iter(client_data.client_batches(data, 0, batch_size=3)))
     assert batch["y"].shape == (3, 1)
     np.testing.assert_array_equal(batch["x"]["item"].shape, (3,))
+
+
+_BATCH_SPEC = {
+    "x": {
+        "user": tf.TensorSpec([None], tf.int32),
+        "item": tf.TensorSpec([None], tf.int32),
+    },
+    "y": tf.TensorSpec([None, 1], tf.float32),
+}
+
+
+def _graph_passes(make_variant, passes: int) -> list:
+    """`passes` passes, one after the other in one graph run, over the
+    dataset whose variant `make_variant()` makes in that graph, as a client's
+    round reads its data (Federated Reconstruction reads it twice). Each pass
+    is its concatenated (user, item, rating) rows."""
+    with tf.Graph().as_default() as graph:
+        variant, feed = make_variant()
+        dataset = tf.data.experimental.from_variant(variant, _BATCH_SPEC)
+        empty = (
+            tf.zeros([0], tf.int32),
+            tf.zeros([0], tf.int32),
+            tf.zeros([0], tf.float32),
+        )
+        reads = []
+        for _ in range(passes):
+            with tf.control_dependencies(reads[-1] if reads else []):
+                reads.append(
+                    dataset.reduce(
+                        empty,
+                        lambda acc, b: (
+                            tf.concat([acc[0], b["x"]["user"]], 0),
+                            tf.concat([acc[1], b["x"]["item"]], 0),
+                            tf.concat([acc[2], b["y"][:, 0]], 0),
+                        ),
+                    )
+                )
+        with tf.compat.v1.Session(graph=graph) as session:
+            return [[r.tolist() for r in read] for read in session.run(reads, feed)]
+
+
+def _computation_passes(comp, client, passes: int) -> list:
+    """Passes over the dataset TFF computation `comp` makes from `client`."""
+    from tff_rec.runtime import graphs
+
+    def make_variant():
+        imported = graphs.import_computation(graphs.load(comp), "batches")
+        (variant,) = imported.outputs
+        return variant, dict(zip(imported.inputs, client.values(), strict=True))
+
+    return _graph_passes(make_variant, passes)
+
+
+def _serialized_passes(dataset: tf.data.Dataset, passes: int) -> list:
+    """Passes over `dataset` sent to a runtime as TFF sends it: serialized."""
+    serialized = tf.raw_ops.DatasetToGraphV2(
+        input_dataset=tf.data.experimental.to_variant(dataset)
+    ).numpy()
+
+    def make_variant():
+        graph_def = tf.compat.v1.placeholder(tf.string, [])
+        return tf.raw_ops.DatasetFromGraph(graph_def=graph_def), {graph_def: serialized}
+
+    return _graph_passes(make_variant, passes)
+
+
+@pytest.mark.parametrize("user_key", ["user", "local_user"])
+@pytest.mark.parametrize("epochs", [1, 2])
+@pytest.mark.parametrize("global_seed", [None, 5])
+def test_batches_computation_reads_like_client_batches(
+    data, user_key, epochs, global_seed
+):
+    # Every pass, reshuffles included (Federated Reconstruction reads a
+    # client's dataset twice), in the same order as the eager datasets.
+    tf.random.set_seed(global_seed)
+    try:
+        comp = client_data.batches_computation(batch_size=4, epochs=epochs)
+        for k in range(data.num_clients):
+            client = client_data.client_tensors(
+                data, k, shuffle_seed=11 + k, user_key=user_key
+            )
+            eager = client_data.client_batches(
+                data,
+                k,
+                batch_size=4,
+                epochs=epochs,
+                shuffle_seed=11 + k,
+                user_key=user_key,
+            )
+            expected = _serialized_passes(eager, 3)
+            assert expected[0] != expected[1]  # the passes do reshuffle
+            assert _computation_passes(comp, client, 3) == expected
+    finally:
+        tf.random.set_seed(None)
+
+
+def test_batches_computation_without_shuffle_keeps_row_order(data):
+    comp = client_data.batches_computation(batch_size=5, shuffle=False)
+    client = client_data.client_tensors(data, 1)
+    expected = _serialized_passes(client_data.client_batches(data, 1, batch_size=5), 1)
+    assert _computation_passes(comp, client, 1) == expected
+
+
+def test_batches_computation_type():
+    comp = client_data.batches_computation()
+    assert comp.type_signature.parameter == client_data.CLIENT_TENSORS_TYPE
+    assert str(comp.type_signature.result) == (
+        "<x=<user=int32[?],item=int32[?]>,y=float32[?,1]>*"
+    )
+
+
+def test_client_tensors(data):
+    client = client_data.client_tensors(data, 2, shuffle_seed=9, user_key="local_user")
+    rows = data.client_rows(2)
+    assert list(client) == ["user", "item", "rating", "shuffle_seed"]
+    np.testing.assert_array_equal(client["user"], data.local_users[rows])
+    np.testing.assert_array_equal(client["item"], data.items[rows])
+    np.testing.assert_array_equal(client["rating"], data.ratings[rows])
+    assert client["shuffle_seed"] == 9
+    with pytest.raises(ValueError, match="user_key"):
+        client_data.client_tensors(data, 0, user_key="customer")

@@ -129,3 +129,45 @@ def test_other_counts_are_kept():
 def test_a_dataset_without_noops_is_passed_through():
     graph = tf.compat.v1.GraphDef.FromString(graphs.serialize_dataset(_shuffled(2)))
     assert graphs.eliminate_noop_datasets(graph) is None
+
+
+def _dataset_graph_def(dataset: tf.data.Dataset) -> tf.compat.v1.GraphDef:
+    return tf.compat.v1.GraphDef.FromString(
+        tf.raw_ops.DatasetToGraphV2(
+            input_dataset=tf.data.experimental.to_variant(dataset)
+        ).numpy()
+    )
+
+
+def _options_of(graph_def) -> list[dataset_options_pb2.Options]:
+    return [
+        dataset_options_pb2.Options.FromString(node.attr["serialized_options"].s)
+        for node in graph_def.node
+        if node.op == "OptionsDataset"
+    ]
+
+
+def test_requested_noop_elimination_is_turned_off():
+    requested = tf.data.Options()
+    requested.experimental_optimization.apply_default_optimizations = False
+    requested.experimental_optimization.noop_elimination = True
+    requested.experimental_optimization.map_parallelization = True
+    graph_def = _dataset_graph_def(_shuffled(2).with_options(requested))
+    rewritten = graphs.disable_noop_elimination(graph_def)
+    assert rewritten is not None
+    (before,) = _options_of(graph_def)
+    (after,) = _options_of(rewritten)
+    assert before.optimization_options.noop_elimination is True
+    assert after.optimization_options.noop_elimination is False
+    # Nothing else changes.
+    after.optimization_options.noop_elimination = True
+    assert after == before
+    assert [n.name for n in rewritten.node] == [n.name for n in graph_def.node]
+
+
+def test_graphs_without_requested_noop_elimination_are_passed_through():
+    assert graphs.disable_noop_elimination(_dataset_graph_def(_shuffled(2))) is None
+    options = tf.data.Options()
+    options.experimental_optimization.map_parallelization = True
+    graph_def = _dataset_graph_def(_mapped().with_options(options))
+    assert graphs.disable_noop_elimination(graph_def) is None

@@ -18,6 +18,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
+from tensorflow.python.data.util import random_seed as tf_data_random_seed
 
 from tff_rec.data import interactions as interactions_lib
 from tff_rec.data import partition as partition_lib
@@ -177,6 +178,142 @@ def client_batches(
     if epochs != 1:
         dataset = dataset.repeat(epochs)
     return dataset.batch(batch_size)
+
+
+# A client's data as tensors (`client_tensors`), the parameter of
+# `batches_computation`.
+CLIENT_TENSORS_TYPE = tff.StructType(
+    [
+        ("user", tff.TensorType(np.int32, [None])),
+        ("item", tff.TensorType(np.int32, [None])),
+        ("rating", tff.TensorType(np.float32, [None])),
+        ("shuffle_seed", tff.TensorType(np.int64)),
+    ]
+)
+
+
+def client_tensors(
+    data: FederatedData, k: int, *, shuffle_seed: int = 0, user_key: str = "user"
+) -> collections.OrderedDict:
+    """Client `k`'s rows as arrays, for a process composed with
+    `batches_computation`: ``OrderedDict(user, item, rating, shuffle_seed)``.
+
+    Raises:
+      ValueError: if `user_key` is not ``user`` or ``local_user``.
+    """
+    if user_key not in USER_KEYS:
+        raise ValueError(f"user_key must be one of {USER_KEYS}, got {user_key!r}")
+    rows = data.client_rows(k)
+    users = data.local_users if user_key == "local_user" else data.users
+    return collections.OrderedDict(
+        user=users[rows],
+        item=data.items[rows],
+        rating=data.ratings[rows],
+        shuffle_seed=np.int64(shuffle_seed),
+    )
+
+
+def dataset_options() -> tf.data.Options:
+    """Options of the datasets built by `batches_computation`.
+
+    tf.data's default static optimizations (fusions, parallel batching)
+    rewrite a dataset's graph with grappler every time an iterator starts,
+    which for a client's few batches costs more than reading them; they are
+    off, and so is autotuning (it only sizes buffers and threads). No-op
+    elimination stays on: it changes what is read (Federated
+    Reconstruction's passes over a reshuffling dataset go through
+    ``repeat(1)``), and TFF's runtime applies it to datasets with default
+    options.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    options.experimental_optimization.apply_default_optimizations = False
+    options.experimental_optimization.noop_elimination = True
+    return options
+
+
+def _shuffle(
+    dataset: tf.data.Dataset, seed: tf.Tensor, graph_seed: int, epochs: int
+) -> tf.data.Dataset:
+    """``dataset.shuffle(DEFAULT_SHUFFLE_BUFFER, seed,
+    reshuffle_each_iteration=True).repeat(epochs)`` made in a TFF
+    computation's graph, read as TFF's runtime reads that dataset made
+    eagerly.
+
+    In a graph, `tf.data.Dataset.shuffle` makes the legacy ``ShuffleDataset``
+    op, whose reshuffled orders (second and later passes, as Federated
+    Reconstruction makes) differ from those of eager's ``ShuffleDatasetV3``;
+    and tf.data's default optimizations, on for a dataset TFF's runtime
+    receives, fuse a shuffle followed by a repeat into one
+    ``ShuffleAndRepeatDatasetV2``, which reshuffles differently too. This
+    makes the op TFF's runtime would read, with the seeds eager derives
+    (`graph_seed` stands for the global seed).
+    """
+    graph = tf.compat.v1.get_default_graph()
+    previous, graph.seed = graph.seed, graph_seed
+    try:
+        seed, seed2 = tf_data_random_seed.get_seed(seed)
+    finally:
+        graph.seed = previous
+    specs = tf.nest.flatten(dataset.element_spec)
+    arguments = dict(
+        input_dataset=tf.data.experimental.to_variant(dataset),
+        buffer_size=tf.constant(DEFAULT_SHUFFLE_BUFFER, tf.int64),
+        seed=seed,
+        seed2=seed2,
+        seed_generator=tf.raw_ops.DummySeedGenerator(),
+        output_types=[spec.dtype for spec in specs],
+        output_shapes=[spec.shape for spec in specs],
+        reshuffle_each_iteration=True,
+    )
+    if epochs == 1:
+        variant = tf.raw_ops.ShuffleDatasetV3(**arguments)
+    else:
+        variant = tf.raw_ops.ShuffleAndRepeatDatasetV2(
+            count=tf.constant(epochs, tf.int64), **arguments
+        )
+    return tf.data.experimental.from_variant(variant, dataset.element_spec)
+
+
+def batches_computation(
+    *, batch_size: int | None = None, epochs: int = 1, shuffle: bool = True
+) -> tff.Computation:
+    """A TFF computation from a client's tensors to its model-ready batches.
+
+    Composed with a learning process
+    (`tff.simulation.compose_dataset_computation_with_learning_process`), it
+    makes a process whose ``next`` takes each client's arrays
+    (`client_tensors`) and builds the client's dataset inside the round, on
+    the client: the same elements in the same order as `client_batches`, with
+    no dataset made in Python or serialized per client.
+
+    Args:
+      batch_size: examples per batch; None means `DEFAULT_BATCH_SIZE`.
+      epochs: passes over the data.
+      shuffle: reshuffle each pass, seeded by the client's ``shuffle_seed``.
+
+    Returns:
+      A computation of type ``CLIENT_TENSORS_TYPE -> <x=<user,item>,y>*``.
+    """
+    batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
+    # The first seed eager shuffles get now: TensorFlow's global seed, if set.
+    graph_seed, _ = tf.compat.v1.get_seed(1)
+
+    @tff.tensorflow.computation(CLIENT_TENSORS_TYPE)
+    def batches(client):
+        dataset = tf.data.Dataset.from_tensor_slices(
+            collections.OrderedDict(
+                x=collections.OrderedDict(user=client.user, item=client.item),
+                y=tf.expand_dims(client.rating, 1),
+            )
+        )
+        if shuffle:
+            dataset = _shuffle(dataset, client.shuffle_seed, graph_seed, epochs)
+        elif epochs != 1:
+            dataset = dataset.repeat(epochs)
+        return dataset.batch(batch_size).with_options(dataset_options())
+
+    return batches
 
 
 def preprocess(

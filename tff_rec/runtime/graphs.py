@@ -38,6 +38,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 import tensorflow_federated as tff
+from tensorflow.core.framework import dataset_options_pb2
 from tensorflow.python.ops import gen_functional_ops
 
 # A leaf of a binding: its kind and the tensor name in the serialized graph.
@@ -274,6 +275,38 @@ def eliminate_noop_datasets(
     return rewritten
 
 
+def disable_noop_elimination(
+    graph_def: tf.compat.v1.GraphDef,
+) -> tf.compat.v1.GraphDef | None:
+    """`graph_def` with ``noop_elimination`` off in its datasets' options, or
+    None if no dataset of it turns it on.
+
+    For graphs already rewritten by `eliminate_noop_datasets`: a dataset made
+    inside a computation with that one optimization switched on (as
+    `tff_rec.data.client_data.batches_computation` does, so that TFF's runtime
+    reads it the way it reads datasets with default options) would otherwise
+    have its graph rewritten by tf.data each time a client's iterator starts,
+    with nothing left to remove.
+    """
+    rewritten = None
+    for index, node in enumerate(graph_def.node):
+        if node.op != "OptionsDataset":
+            continue
+        options = dataset_options_pb2.Options.FromString(
+            node.attr["serialized_options"].s
+        )
+        if not options.optimization_options.noop_elimination:
+            continue
+        options.optimization_options.noop_elimination = False
+        if rewritten is None:
+            rewritten = tf.compat.v1.GraphDef()
+            rewritten.CopyFrom(graph_def)
+        rewritten.node[index].attr["serialized_options"].s = options.SerializeToString(
+            deterministic=True
+        )
+    return rewritten
+
+
 @dataclasses.dataclass(frozen=True)
 class Computation:
     """A TFF TensorFlow computation, parsed once and ready to import.
@@ -305,6 +338,7 @@ def load(comp: tff.framework.ConcreteComputation) -> Computation:
         tf.compat.v1.GraphDef.FromString(proto.graph_def.value)
     )
     graph_def = eliminate_noop_datasets(graph_def) or graph_def
+    graph_def = disable_noop_elimination(graph_def) or graph_def
     return Computation(
         graph_def=graph_def,
         parameters=tuple(

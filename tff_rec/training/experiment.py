@@ -628,6 +628,19 @@ def run_experiment(
                     file=sys.stderr,
                     flush=True,
                 )
+            schedule = federated.RoundSchedule(
+                rounds=config.rounds,
+                clients_per_round=config.clients_per_round,
+                batch_size=config.batch_size,
+                client_epochs=config.client_epochs,
+                user_key="local_user"
+                if config.algorithm is Algorithm.FEDRECON
+                else "user",
+                seed=config.seed,
+                sampling=config.client_sampling,
+                dropout_rate=config.dropout_rate,
+                min_clients=config.min_clients_per_round,
+            )
             malicious = None
             if config.malicious_fraction > 0:
                 malicious = attacks.MaliciousClients.sample(
@@ -640,6 +653,19 @@ def run_experiment(
                 process = build_process(config, data, spec)
 
             implicit_task = config.task is config_lib.Task.IMPLICIT
+            if implicit_task:
+                client_datasets_fn = ranking.client_datasets_fn(
+                    config, data.federated, data.ranking
+                )
+            elif malicious is None:
+                # Clients batch their own rows inside the round (the same
+                # batches as `rating_datasets_fn`, made faster).
+                process = federated.batching_process(process, schedule)
+                client_datasets_fn = federated.rating_tensors_fn(
+                    data.federated, schedule
+                )
+            else:
+                client_datasets_fn = None
             # The last state's server model: building it reconstructs every
             # user (fedrecon), and the last round's evaluation and the final
             # outputs use the same state.
@@ -666,28 +692,11 @@ def run_experiment(
                 metrics = evaluate_weights(config, weights, data)
                 return {"test_rmse": metrics.rmse, "test_mae": metrics.mae}
 
-            schedule = federated.RoundSchedule(
-                rounds=config.rounds,
-                clients_per_round=config.clients_per_round,
-                batch_size=config.batch_size,
-                client_epochs=config.client_epochs,
-                user_key="local_user"
-                if config.algorithm is Algorithm.FEDRECON
-                else "user",
-                seed=config.seed,
-                sampling=config.client_sampling,
-                dropout_rate=config.dropout_rate,
-                min_clients=config.min_clients_per_round,
-            )
             state, history = federated.run_rounds(
                 process,
                 data.federated,
                 schedule,
-                client_datasets_fn=ranking.client_datasets_fn(
-                    config, data.federated, data.ranking
-                )
-                if implicit_task
-                else None,
+                client_datasets_fn=client_datasets_fn,
                 evaluate_fn=evaluate,
                 eval_every=config.eval_every,
                 writer=writer,

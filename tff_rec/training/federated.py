@@ -152,6 +152,11 @@ def clip_metric(round_metrics: Mapping) -> dict[str, float]:
     return {"clip": clips[0]} if clips else {}
 
 
+def shuffle_seed(schedule: RoundSchedule, round_num: int) -> int:
+    """The seed of every client's local shuffle in round `round_num`."""
+    return schedule.seed * 1_000_003 + round_num
+
+
 def rating_datasets_fn(
     data: client_data_lib.FederatedData, schedule: RoundSchedule
 ) -> ClientDatasetsFn:
@@ -165,13 +170,57 @@ def rating_datasets_fn(
                 k,
                 batch_size=schedule.batch_size,
                 epochs=schedule.client_epochs,
-                shuffle_seed=schedule.seed * 1_000_003 + round_num,
+                shuffle_seed=shuffle_seed(schedule, round_num),
                 user_key=schedule.user_key,
             )
             for k in clients
         ]
 
     return build
+
+
+def rating_tensors_fn(
+    data: client_data_lib.FederatedData, schedule: RoundSchedule
+) -> ClientDatasetsFn:
+    """Client data for a process made by `batching_process`: each client's
+    arrays (`client_data.client_tensors`), which the process batches as
+    `rating_datasets_fn` would."""
+
+    def build(clients: np.ndarray, round_num: int) -> list:
+        seed = shuffle_seed(schedule, round_num)
+        return [
+            client_data_lib.client_tensors(
+                data, k, shuffle_seed=seed, user_key=schedule.user_key
+            )
+            for k in clients
+        ]
+
+    return build
+
+
+def batching_process(
+    process: tff.learning.templates.LearningProcess, schedule: RoundSchedule
+) -> tff.learning.templates.LearningProcess:
+    """`process` with each client's batching moved into the round.
+
+    The returned process's ``next`` takes the clients' arrays
+    (`rating_tensors_fn`) instead of their datasets, and builds on each
+    client the batches `rating_datasets_fn` would have made (same elements,
+    same order, hence the same rounds). It is faster: no `tf.data` pipeline is
+    built in Python and serialized per client, and the in-process runtime
+    feeds the arrays straight into the round's graph. `initialize`,
+    `get_model_weights` and `set_model_weights` are `process`'s own.
+
+    Raises:
+      TypeError: if `process` does not take rating batches
+        ``<x=<user=int32,item=int32>,y=float32[?,1]>``.
+    """
+    return tff.simulation.compose_dataset_computation_with_learning_process(
+        client_data_lib.batches_computation(
+            batch_size=schedule.batch_size, epochs=schedule.client_epochs
+        ),
+        process,
+    )
 
 
 def run_rounds(
