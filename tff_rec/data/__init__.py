@@ -1,8 +1,11 @@
 """Loading, splitting and partitioning interaction data."""
 
 from tff_rec.data.client_data import FederatedData
+from tff_rec.data.client_data import batches_computation
 from tff_rec.data.client_data import build_federated_data
+from tff_rec.data.client_data import client_batches
 from tff_rec.data.client_data import client_dataset
+from tff_rec.data.client_data import client_tensors
 from tff_rec.data.client_data import preprocess
 from tff_rec.data.client_data import to_client_data
 from tff_rec.data.download import ensure_movielens_100k

@@ -4,6 +4,11 @@ All clients' rows are stored once, sorted by client, in constant tensors; a
 client's dataset is a slice of them, looked up by client id inside the graph.
 This keeps `create_tf_dataset_for_client` serializable, as TFF requires.
 
+A round gets a client's data either as a `tf.data` dataset of batches
+(`client_batches`), or as its rows in arrays (`client_tensors`) that a
+computation composed into the learning process batches on the client
+(`batches_computation`), with the same batches in the same order.
+
 Each element is ``OrderedDict(user, local_user, item, rating)``: ``user`` is
 the global (remapped) user id, ``local_user`` the user's position among the
 users of its client (0 for per-user clients), used by Federated

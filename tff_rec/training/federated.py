@@ -1,8 +1,11 @@
 """The round loop: sample clients, run `process.next`, record, evaluate.
 
 Works with any `tff.learning.templates.LearningProcess` whose `next` takes a
-list of client datasets; which execution context runs it is chosen
-elsewhere (`tff_rec.runtime`).
+list of client values: `tf.data` datasets (`rating_datasets_fn`), or each
+client's arrays for a process that batches them inside the round
+(`batching_process` with `rating_tensors_fn`, what `pipelines.train` runs for
+rating tasks). Which execution context runs it is chosen elsewhere
+(`tff_rec.runtime`).
 """
 
 from __future__ import annotations
@@ -269,8 +272,9 @@ def run_rounds(
       malicious: the malicious clients of a process built by
         `attacks.build_attacked_process`; rows then have
         ``clients_malicious``.
-      client_datasets_fn: builds the reporting clients' datasets of a round;
-        None means `rating_datasets_fn(data, schedule)`.
+      client_datasets_fn: builds the reporting clients' data of a round, as
+        `process.next` takes it; None means `rating_datasets_fn(data,
+        schedule)`.
 
     Returns:
       ``(state, history)``: the final state and the list of rows of the rounds
