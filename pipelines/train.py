@@ -432,7 +432,7 @@ _RUNTIME = flags.DEFINE_enum(
     list(common.RUNTIMES),
     "What executes the rounds. inprocess: this process runs each round's "
     "clients many per TensorFlow graph run, on a GPU when one is visible "
-    "(same results as tff_cpp to float32 rounding; about 8x faster per round on "
+    "(same results as tff_cpp to float32 rounding; about 11x faster per round on "
     "a 2-core CPU, see the README). tff_cpp: TFF's C++ runtime, on a worker "
     "process this run owns or on --workers. Default: inprocess, or tff_cpp "
     "with --workers.",
