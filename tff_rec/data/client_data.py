@@ -224,11 +224,11 @@ def dataset_options() -> tf.data.Options:
     tf.data's default static optimizations (fusions, parallel batching)
     rewrite a dataset's graph with grappler every time an iterator starts,
     which for a client's few batches costs more than reading them; they are
-    off, and so is autotuning (it only sizes buffers and threads). No-op
-    elimination stays on: it changes what is read (Federated
-    Reconstruction's passes over a reshuffling dataset go through
-    ``repeat(1)``), and TFF's runtime applies it to datasets with default
-    options.
+    off, and so is autotuning (it only sizes buffers and threads). Two of
+    them change what is read, and TFF's runtime applies both to datasets with
+    default options: no-op elimination stays on (Federated Reconstruction's
+    passes over a reshuffling dataset go through ``repeat(1)``), and the
+    shuffle-and-repeat fusion is made by the computation itself (`_shuffle`).
     """
     options = tf.data.Options()
     options.autotune.enabled = False
@@ -301,7 +301,8 @@ def batches_computation(
       A computation of type ``CLIENT_TENSORS_TYPE -> <x=<user,item>,y>*``.
     """
     batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
-    # The first seed eager shuffles get now: TensorFlow's global seed, if set.
+    # The first of the two seeds an eager shuffle gets: TensorFlow's global
+    # seed if one is set, else TensorFlow's default.
     graph_seed, _ = tf.compat.v1.get_seed(1)
 
     @tff.tensorflow.computation(CLIENT_TENSORS_TYPE)
