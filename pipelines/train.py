@@ -88,7 +88,10 @@ _CLIENTS_PER_ROUND = flags.DEFINE_integer(
     "clients_per_round", _DEFAULTS.clients_per_round, "Clients sampled per round."
 )
 _CLIENT_EPOCHS = flags.DEFINE_integer(
-    "client_epochs", _DEFAULTS.client_epochs, "Local epochs per round."
+    "client_epochs",
+    _DEFAULTS.client_epochs,
+    "Local epochs per round (fedrecon: passes after reconstruction; "
+    "--reconstruction_epochs sets the passes before).",
 )
 _BATCH_SIZE = flags.DEFINE_integer(
     "batch_size", _DEFAULTS.batch_size, "Local batch size."

@@ -153,3 +153,35 @@ def test_rejects_a_process_taking_other_batches():
     )
     with pytest.raises(TypeError):
         federated.batching_process(process, _schedule("fedavg"))
+
+
+def test_client_epochs_are_the_passes_trained(tmp_path):
+    # The trainer's schedule and process together train client_epochs passes
+    # over each sampled client's rows. (With reconstruction the process makes
+    # those passes itself over a one-pass dataset: `dataset_epochs`.)
+    from tff_rec.training import config as config_lib
+    from tff_rec.training import experiment
+
+    config = config_lib.TrainConfig(
+        algorithm="fedavg",
+        data_dir=str(synthetic.write_ml100k(tmp_path / "ml-100k")),
+        client_epochs=2,
+        clients_per_round=4,
+        batch_size=3,
+        rounds=1,
+    )
+    prepared = experiment.prepare_data(config)
+    schedule = experiment.round_schedule(config)
+    process = federated.batching_process(
+        experiment.build_process(config, prepared), schedule
+    )
+    clients = np.arange(4)
+    with tff.framework.get_context_stack().install(
+        inprocess.create_inprocess_execution_context()
+    ):
+        output = process.next(
+            process.initialize(),
+            federated.rating_tensors_fn(prepared.federated, schedule)(clients, 1),
+        )
+    trained = int(output.metrics["client_work"]["train"]["num_examples"])
+    assert trained == 2 * sum(prepared.federated.client_size(k) for k in clients)

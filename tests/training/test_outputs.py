@@ -66,6 +66,13 @@ class ConfigTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(attacked.as_dict()["attack"], "scale")
         self.assertIsNone(config.as_dict()["attack"])
 
+    def test_dataset_epochs(self):
+        # Reconstruction repeats its post-reconstruction passes itself; its
+        # client datasets hold one pass (else client_epochs would count twice).
+        for algorithm, expected in (("fedavg", 3), ("fedrecon", 1)):
+            config = config_lib.TrainConfig(algorithm=algorithm, client_epochs=3)
+            self.assertEqual(config.dataset_epochs, expected)
+
     @parameterized.named_parameters(
         ("algorithm", dict(algorithm="sgd"), "unknown algorithm"),
         ("dataset", dict(dataset="netflix"), "unknown dataset"),

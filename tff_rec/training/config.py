@@ -224,6 +224,16 @@ class TrainConfig:
     def is_dp(self) -> bool:
         return self.aggregator.is_dp
 
+    @property
+    def dataset_epochs(self) -> int:
+        """Passes over a client's data that its round dataset holds:
+        `client_epochs`, except with reconstruction, whose process makes its
+        `client_epochs` post-reconstruction passes itself (and
+        `reconstruction_epochs` reconstruction passes) over one pass."""
+        if self.algorithm is Algorithm.FEDRECON:
+            return 1
+        return self.client_epochs
+
     def _check_privacy(self):
         if self.client_sampling not in ("uniform", "poisson"):
             raise errors.UserInputError(

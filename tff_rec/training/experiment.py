@@ -243,6 +243,21 @@ def initial_global_bias(config: config_lib.TrainConfig, data: PreparedData) -> f
     return float(np.mean(ratings))
 
 
+def round_schedule(config: config_lib.TrainConfig) -> federated.RoundSchedule:
+    """How a federated `config` samples clients and batches their data."""
+    return federated.RoundSchedule(
+        rounds=config.rounds,
+        clients_per_round=config.clients_per_round,
+        batch_size=config.batch_size,
+        client_epochs=config.dataset_epochs,
+        user_key="local_user" if config.algorithm is Algorithm.FEDRECON else "user",
+        seed=config.seed,
+        sampling=config.client_sampling,
+        dropout_rate=config.dropout_rate,
+        min_clients=config.min_clients_per_round,
+    )
+
+
 def build_process(
     config: config_lib.TrainConfig,
     data: PreparedData,
@@ -628,19 +643,7 @@ def run_experiment(
                     file=sys.stderr,
                     flush=True,
                 )
-            schedule = federated.RoundSchedule(
-                rounds=config.rounds,
-                clients_per_round=config.clients_per_round,
-                batch_size=config.batch_size,
-                client_epochs=config.client_epochs,
-                user_key="local_user"
-                if config.algorithm is Algorithm.FEDRECON
-                else "user",
-                seed=config.seed,
-                sampling=config.client_sampling,
-                dropout_rate=config.dropout_rate,
-                min_clients=config.min_clients_per_round,
-            )
+            schedule = round_schedule(config)
             malicious = None
             if config.malicious_fraction > 0:
                 malicious = attacks.MaliciousClients.sample(

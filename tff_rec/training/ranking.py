@@ -153,7 +153,7 @@ def client_datasets_fn(config: config_lib.TrainConfig, federated, ranking):
                 num_items=ranking.num_items,
                 negatives=config.negatives,
                 batch_size=config.batch_size,
-                epochs=config.client_epochs,
+                epochs=config.dataset_epochs,
                 seed=config.seed,
                 round_num=round_num,
                 user_key=user_key,
