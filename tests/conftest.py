@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import time
 from collections.abc import Iterator
 
@@ -26,6 +27,11 @@ os.environ[_SESSION_ENV] = _SESSION_ID
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # A worker whose parent is exiting is killed by the kernel a moment later.
 _GRACE_SECONDS = 3.0
+# A background job of a non-interactive shell starts with SIGINT ignored, and
+# children inherit that: the tests that interrupt a child with SIGINT would
+# fail. A handler (unlike "ignored") is reset to the default in children.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 _MARKERS = {
