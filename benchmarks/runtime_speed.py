@@ -109,12 +109,7 @@ def time_runtime(runtime: str, config, data) -> dict[str, float]:
     context = common.install_runtime(
         runtime=runtime, log_device_placement=_LOG_DEVICE_PLACEMENT.value
     )
-    schedule = federated.RoundSchedule(
-        rounds=config.rounds,
-        clients_per_round=config.clients_per_round,
-        batch_size=config.batch_size,
-        seed=config.seed,
-    )
+    schedule = experiment.round_schedule(config)
     process = experiment.build_process(config, data)
     if _CLIENT_DATA.value == "arrays":
         process = federated.batching_process(process, schedule)
