@@ -165,15 +165,12 @@ def client_batches(
     Raises:
       ValueError: if `user_key` is not ``user`` or ``local_user``.
     """
-    if user_key not in USER_KEYS:
-        raise ValueError(f"user_key must be one of {USER_KEYS}, got {user_key!r}")
     batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
-    rows = data.client_rows(k)
-    users = data.local_users if user_key == "local_user" else data.users
+    client = client_tensors(data, k, user_key=user_key)
     dataset = tf.data.Dataset.from_tensor_slices(
         collections.OrderedDict(
-            x=collections.OrderedDict(user=users[rows], item=data.items[rows]),
-            y=data.ratings[rows][:, None],
+            x=collections.OrderedDict(user=client["user"], item=client["item"]),
+            y=client["rating"][:, None],
         )
     )
     if shuffle_seed is not None:
