@@ -44,10 +44,6 @@ from tff_rec.training import metrics_writer
 
 DEFAULT_FIRST_VERSION = 1
 DEFAULT_WARMUP_K = 10
-HPARAMS_FILE = metrics_writer.HPARAMS_FILE
-VOCABULARIES_FILE = metrics_writer.VOCABULARIES_FILE
-WEIGHTS_FILE = metrics_writer.WEIGHTS_FILE
-RESULTS_FILE = metrics_writer.RESULTS_FILE
 MODEL_CARD_FILE = "model_card.json"
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 #: Algorithms whose server never holds user tables.
@@ -117,33 +113,32 @@ def load_run(run_dir: os.PathLike | str) -> RunArtifacts:
     run_dir = pathlib.Path(run_dir)
     if not run_dir.is_dir():
         raise errors.UserInputError(f"run directory {run_dir} does not exist")
-    for name in (HPARAMS_FILE, VOCABULARIES_FILE, WEIGHTS_FILE):
-        if not (run_dir / name).is_file():
+    hparams_path = run_dir / metrics_writer.HPARAMS_FILE
+    vocabularies_path = run_dir / metrics_writer.VOCABULARIES_FILE
+    weights_path = run_dir / metrics_writer.WEIGHTS_FILE
+    results_path = run_dir / metrics_writer.RESULTS_FILE
+    for path in (hparams_path, vocabularies_path, weights_path):
+        if not path.is_file():
             hint = (
                 " (local_only runs have no single model to export; unfinished "
                 "runs have no final weights)"
-                if name == WEIGHTS_FILE
+                if path == weights_path
                 else ""
             )
             raise errors.UserInputError(
-                f"{run_dir} is not a finished run directory: no {name}{hint}"
+                f"{run_dir} is not a finished run directory: no {path.name}{hint}"
             )
-    hparams = metrics_writer.read_json_object(run_dir / HPARAMS_FILE)
+    hparams = metrics_writer.read_json_object(hparams_path)
     if not isinstance(hparams.get("embedding_dim"), int):
-        raise errors.DataFormatError(
-            str(run_dir / HPARAMS_FILE), "no integer 'embedding_dim'"
-        )
-    vocabularies = metrics_writer.read_json_object(run_dir / VOCABULARIES_FILE)
+        raise errors.DataFormatError(str(hparams_path), "no integer 'embedding_dim'")
+    vocabularies = metrics_writer.read_json_object(vocabularies_path)
     for key in ("user_ids", "item_ids"):
         if not isinstance(vocabularies.get(key), list):
-            raise errors.DataFormatError(
-                str(run_dir / VOCABULARIES_FILE), f"no list '{key}'"
-            )
+            raise errors.DataFormatError(str(vocabularies_path), f"no list '{key}'")
     item_ids = [str(i) for i in vocabularies["item_ids"]]
     if not item_ids:
-        raise errors.DataFormatError(str(run_dir / VOCABULARIES_FILE), "no items")
-    arrays = metrics_writer.read_arrays(run_dir / WEIGHTS_FILE)
-    results_path = run_dir / RESULTS_FILE
+        raise errors.DataFormatError(str(vocabularies_path), "no items")
+    arrays = metrics_writer.read_arrays(weights_path)
     results = (
         metrics_writer.read_json_object(results_path) if results_path.is_file() else {}
     )
@@ -243,7 +238,7 @@ def assign_run_weights(keras_model: tf.keras.Model, run: RunArtifacts) -> None:
     if problems or unassigned:
         detail = "; ".join(problems) or ", ".join(unassigned)
         raise errors.UserInputError(
-            f"{run.run_dir / WEIGHTS_FILE}: refusing to export, "
+            f"{run.run_dir / metrics_writer.WEIGHTS_FILE}: refusing to export, "
             f"{len(unassigned)} model variable(s) left unassigned: {detail}"
         )
     model_weights = tff.learning.models.ModelWeights(

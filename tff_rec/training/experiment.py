@@ -503,7 +503,7 @@ def _personalization(config, data, model, final) -> dict[str, float]:
 def save_arrays(output_dir: pathlib.Path, arrays) -> pathlib.Path:
     """Writes named arrays to ``final_weights.npz`` atomically."""
     path = output_dir / metrics_writer_lib.WEIGHTS_FILE
-    tmp = output_dir / "final_weights.tmp.npz"
+    tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
     tmp.replace(path)
     return path
