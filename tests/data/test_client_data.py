@@ -1,5 +1,7 @@
 """Client datasets: model-ready batches, and no per-dataset traced functions."""
 
+import collections
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -174,3 +176,39 @@ def test_client_tensors(data):
     assert client["shuffle_seed"] == 9
     with pytest.raises(ValueError, match="user_key"):
         client_data.client_tensors(data, 0, user_key="customer")
+
+
+def test_tensors_type_leaves_the_examples_dimension_unknown():
+    example = collections.OrderedDict(
+        x=collections.OrderedDict(
+            user=np.zeros(6, np.int32), item=np.arange(6, dtype=np.int32)
+        ),
+        y=np.ones((6, 1), np.float32),
+    )
+    examples_type = client_data.tensors_type(example)
+    assert str(examples_type) == "<x=<user=int32[?],item=int32[?]>,y=float32[?,1]>"
+    with pytest.raises(ValueError, match="examples dimension"):
+        client_data.tensors_type(collections.OrderedDict(seed=np.int64(3)))
+
+
+@pytest.mark.parametrize("epochs", [1, 2])
+def test_slices_computation_batches_in_order(epochs):
+    example = collections.OrderedDict(
+        x=collections.OrderedDict(
+            user=np.arange(7, dtype=np.int32), item=np.arange(7, dtype=np.int32) + 10
+        ),
+        y=np.arange(7, dtype=np.float32)[:, None],
+    )
+    comp = client_data.slices_computation(
+        client_data.tensors_type(example), batch_size=3, epochs=epochs
+    )
+    assert str(comp.type_signature.result) == (
+        "<x=<user=int32[?],item=int32[?]>,y=float32[?,1]>*"
+    )
+    batches = list(comp(example))
+    users = np.concatenate([b["x"]["user"] for b in batches])
+    np.testing.assert_array_equal(users, np.tile(np.arange(7), epochs))
+    np.testing.assert_array_equal(
+        np.concatenate([b["y"] for b in batches])[:, 0], np.tile(np.arange(7), epochs)
+    )
+    assert [len(b["y"]) for b in batches][:3] == [3, 3, 3 if epochs == 2 else 1]

@@ -8,6 +8,8 @@ A round gets a client's data either as a `tf.data` dataset of batches
 (`client_batches`), or as its rows in arrays (`client_tensors`) that a
 computation composed into the learning process batches on the client
 (`batches_computation`), with the same batches in the same order.
+`slices_computation` does the same for examples laid out by the caller (the
+implicit task's positives and negatives).
 
 Each element is ``OrderedDict(user, local_user, item, rating)``: ``user`` is
 the global (remapped) user id, ``local_user`` the user's position among the
@@ -313,6 +315,56 @@ def batches_computation(
         if shuffle:
             dataset = _shuffle(dataset, client.shuffle_seed, graph_seed, epochs)
         elif epochs != 1:
+            dataset = dataset.repeat(epochs)
+        return dataset.batch(batch_size).with_options(dataset_options())
+
+    return batches
+
+
+def tensors_type(example: collections.OrderedDict) -> tff.StructWithPythonType:
+    """The TFF type of a client's examples like `example`, of any length.
+
+    `example` is a (nested) ``OrderedDict`` of arrays whose first dimension
+    counts the examples; the type keeps dtypes, structure and trailing
+    dimensions, and leaves the first dimension unknown.
+    """
+
+    def convert(value):
+        if isinstance(value, collections.OrderedDict):
+            return tff.StructWithPythonType(
+                [(name, convert(v)) for name, v in value.items()],
+                collections.OrderedDict,
+            )
+        value = np.asarray(value)
+        if value.ndim < 1:
+            raise ValueError(f"each array needs an examples dimension, got {value!r}")
+        return tff.TensorType(value.dtype, [None, *value.shape[1:]])
+
+    return convert(example)
+
+
+def slices_computation(
+    examples_type: tff.Type, *, batch_size: int | None = None, epochs: int = 1
+) -> tff.Computation:
+    """A TFF computation from a client's examples, in order, to its batches.
+
+    ``from_tensor_slices(examples).repeat(epochs).batch(batch_size)`` made on
+    the client inside the round, as `batches_computation` does for rating
+    rows, for examples whose order the caller has fixed (the implicit task's
+    groups of a positive and its negatives). Composed with a learning process
+    like `batches_computation`.
+
+    Args:
+      examples_type: the examples' type (`tensors_type`).
+      batch_size: examples per batch; None means `DEFAULT_BATCH_SIZE`.
+      epochs: passes over the examples.
+    """
+    batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
+
+    @tff.tensorflow.computation(examples_type)
+    def batches(examples):
+        dataset = tf.data.Dataset.from_tensor_slices(examples)
+        if epochs != 1:
             dataset = dataset.repeat(epochs)
         return dataset.batch(batch_size).with_options(dataset_options())
 

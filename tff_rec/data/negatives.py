@@ -161,6 +161,54 @@ def client_rng(seed: int, round_num: int, k: int) -> np.random.Generator:
     return np.random.default_rng([seed, _NEGATIVES_STREAM, round_num, k])
 
 
+def implicit_tensors(
+    data: client_data_lib.FederatedData,
+    k: int,
+    *,
+    num_items: int,
+    negatives: int | None = None,
+    seed: int = 0,
+    round_num: int = 0,
+    user_key: str = "user",
+    user_columns: Mapping[str, np.ndarray] | None = None,
+) -> collections.OrderedDict:
+    """Client `k`'s examples, its positives and its own negatives, as arrays.
+
+    Args:
+      data: the clients' (positive) training interactions.
+      k: client index.
+      num_items: catalogue size.
+      negatives: negatives per positive; None means `DEFAULT_NEGATIVES`.
+      seed, round_num: seed the negatives and the order (see `client_rng`).
+      user_key: ``user`` (global id) or ``local_user`` (reconstruction) feeds
+        the model's ``user`` input.
+      user_columns: extra model inputs per global user id (e.g. the user
+        features of `tff_rec.data.features`), looked up for each example.
+
+    Returns:
+      ``OrderedDict(x=OrderedDict(user, item, *user_columns), y=label[:,
+      None])``, in whole groups (`implicit_examples`).
+    """
+    if user_key not in client_data_lib.USER_KEYS:
+        raise ValueError(
+            f"user_key must be one of {client_data_lib.USER_KEYS}, got {user_key!r}"
+        )
+    negatives = DEFAULT_NEGATIVES if negatives is None else negatives
+    span = data.client_rows(k)
+    x, labels = implicit_examples(
+        data.users[span],
+        data.items[span],
+        num_items=num_items,
+        negatives=negatives,
+        rng=client_rng(seed, round_num, k),
+        model_users=(data.local_users if user_key == "local_user" else data.users)[
+            span
+        ],
+        user_columns=user_columns,
+    )
+    return collections.OrderedDict(x=x, y=labels[:, None])
+
+
 def implicit_batches(
     data: client_data_lib.FederatedData,
     k: int,
@@ -174,48 +222,34 @@ def implicit_batches(
     user_key: str = "user",
     user_columns: Mapping[str, np.ndarray] | None = None,
 ) -> tf.data.Dataset:
-    """Client `k`'s training batches: its positives and its own negatives.
+    """Client `k`'s training batches of `implicit_tensors`.
 
     Args:
-      data: the clients' (positive) training interactions.
-      k: client index.
-      num_items: catalogue size.
-      negatives: negatives per positive; None means `DEFAULT_NEGATIVES`.
+      data, k, num_items, negatives, seed, round_num, user_key, user_columns:
+        as for `implicit_tensors`.
       batch_size: positives per batch (a batch holds ``batch_size * (1 +
         negatives)`` examples); None means `client_data.DEFAULT_BATCH_SIZE`.
       epochs: passes over the examples (the negatives are drawn once).
-      seed, round_num: seed the negatives and the order (see `client_rng`).
-      user_key: ``user`` (global id) or ``local_user`` (reconstruction) feeds
-        the model's ``user`` input.
-      user_columns: extra model inputs per global user id (e.g. the user
-        features of `tff_rec.data.features`), looked up for each example.
 
     Returns:
       Batches ``OrderedDict(x=OrderedDict(user, item, *user_columns),
       y=label[:, None])``, built from arrays (no traced function, see
       `client_data.client_batches`).
     """
-    if user_key not in client_data_lib.USER_KEYS:
-        raise ValueError(
-            f"user_key must be one of {client_data_lib.USER_KEYS}, got {user_key!r}"
-        )
     negatives = DEFAULT_NEGATIVES if negatives is None else negatives
     batch_size = (
         client_data_lib.DEFAULT_BATCH_SIZE if batch_size is None else batch_size
     )
-    span = data.client_rows(k)
-    x, labels = implicit_examples(
-        data.users[span],
-        data.items[span],
-        num_items=num_items,
-        negatives=negatives,
-        rng=client_rng(seed, round_num, k),
-        model_users=(data.local_users if user_key == "local_user" else data.users)[
-            span
-        ],
-        user_columns=user_columns,
-    )
     dataset = tf.data.Dataset.from_tensor_slices(
-        collections.OrderedDict(x=x, y=labels[:, None])
+        implicit_tensors(
+            data,
+            k,
+            num_items=num_items,
+            negatives=negatives,
+            seed=seed,
+            round_num=round_num,
+            user_key=user_key,
+            user_columns=user_columns,
+        )
     )
     return dataset.repeat(epochs).batch(batch_size * (1 + negatives))

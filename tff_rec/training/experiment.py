@@ -656,7 +656,16 @@ def run_experiment(
                 process = build_process(config, data, spec)
 
             implicit_task = config.task is config_lib.Task.IMPLICIT
-            if implicit_task:
+            if implicit_task and malicious is None:
+                # Each client's negatives are drawn in Python; the client
+                # batches them inside the round.
+                process = ranking.batching_process(
+                    config, process, data.federated, data.ranking
+                )
+                client_datasets_fn = ranking.client_tensors_fn(
+                    config, data.federated, data.ranking
+                )
+            elif implicit_task:
                 client_datasets_fn = ranking.client_datasets_fn(
                     config, data.federated, data.ranking
                 )

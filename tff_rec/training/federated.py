@@ -4,7 +4,8 @@ Works with any `tff.learning.templates.LearningProcess` whose `next` takes a
 list of client values: `tf.data` datasets (`rating_datasets_fn`), or each
 client's arrays for a process that batches them inside the round
 (`batching_process` with `rating_tensors_fn`, what `pipelines.train` runs for
-rating tasks). Which execution context runs it is chosen elsewhere
+rating tasks; `tff_rec.training.ranking.batching_process` for implicit
+ones). Which execution context runs it is chosen elsewhere
 (`tff_rec.runtime`).
 """
 

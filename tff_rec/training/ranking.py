@@ -141,28 +141,77 @@ def group_size(config: config_lib.TrainConfig) -> int:
     return 1 + config.negatives
 
 
+def _client_options(config: config_lib.TrainConfig, ranking) -> dict:
+    """`negatives.implicit_tensors` arguments shared by every client."""
+    return dict(
+        num_items=ranking.num_items,
+        negatives=config.negatives,
+        seed=config.seed,
+        user_key="local_user" if config.algorithm is Algorithm.FEDRECON else "user",
+        user_columns=ranking.user_columns,
+    )
+
+
 def client_datasets_fn(config: config_lib.TrainConfig, federated, ranking):
     """``(clients, round_num) -> datasets`` with each client's own negatives."""
-    user_key = "local_user" if config.algorithm is Algorithm.FEDRECON else "user"
+    options = _client_options(config, ranking)
 
     def datasets(clients, round_num):
         return [
             negatives_lib.implicit_batches(
                 federated,
                 int(k),
-                num_items=ranking.num_items,
-                negatives=config.negatives,
                 batch_size=config.batch_size,
                 epochs=config.dataset_epochs,
-                seed=config.seed,
                 round_num=round_num,
-                user_key=user_key,
-                user_columns=ranking.user_columns,
+                **options,
             )
             for k in clients
         ]
 
     return datasets
+
+
+def client_tensors_fn(config: config_lib.TrainConfig, federated, ranking):
+    """``(clients, round_num) -> arrays`` for a process made by
+    `batching_process`: each client's examples (`negatives.implicit_tensors`),
+    the same negatives `client_datasets_fn` draws."""
+    options = _client_options(config, ranking)
+
+    def tensors(clients, round_num):
+        return [
+            negatives_lib.implicit_tensors(
+                federated, int(k), round_num=round_num, **options
+            )
+            for k in clients
+        ]
+
+    return tensors
+
+
+def batching_process(
+    config: config_lib.TrainConfig,
+    process: tff.learning.templates.LearningProcess,
+    federated,
+    ranking,
+) -> tff.learning.templates.LearningProcess:
+    """`process` with each client's batching moved into the round.
+
+    Its ``next`` takes the clients' examples (`client_tensors_fn`) and builds
+    on each client the batches `client_datasets_fn` would have made, as
+    `federated.batching_process` does for rating rows.
+    """
+    example = negatives_lib.implicit_tensors(
+        federated, 0, **_client_options(config, ranking)
+    )
+    batches = client_data_lib.slices_computation(
+        client_data_lib.tensors_type(example),
+        batch_size=config.batch_size * group_size(config),
+        epochs=config.dataset_epochs,
+    )
+    return tff.simulation.compose_dataset_computation_with_learning_process(
+        batches, process
+    )
 
 
 def _examples(config, ranking, users, items, rng):
