@@ -9,7 +9,7 @@ aggregation. The floor is the non-personalized bias-only model (global mean +
 user bias + item bias) trained centrally.
 
 Beside the floor, a reference of what user-level DP costs even that model:
-`private_bias_only_rmse` releases its item biases once, at each target
+`tff_rec.privacy.bias_reference` releases its item biases once, at each target
 epsilon, with the best clip and shrinkage of a small grid chosen on the test
 split (rows with ``"model": "bias_only_dp"``; seconds to compute, and
 ``--nofederated`` computes only these rows).
@@ -41,6 +41,7 @@ from absl import app
 from absl import flags
 
 from pipelines import common
+from tff_rec.privacy import bias_reference
 from tff_rec.training import config as config_lib
 from tff_rec.training import metrics_writer as metrics_writer_lib
 
@@ -90,66 +91,8 @@ def bias_only_rmse(train, test, *, l2: float = 1e-3, epochs: int = 20) -> float:
     return float(np.sqrt(np.mean((predictions - test.ratings) ** 2)))
 
 
-def _user_biases(data, item_biases, prior: float, user_l2: float) -> np.ndarray:
-    """Each user's ridge fit of ``rating - prior - b_i`` (reconstruction)."""
-    counts = np.bincount(data.users, minlength=data.num_users)
-    residual = data.ratings - prior - item_biases[data.items]
-    return np.bincount(data.users, residual, data.num_users) / (counts + user_l2)
-
-
-def item_bias_statistics(
-    train, *, clip: float, prior: float, user_l2: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-item weighted counts and residual sums, each user's part clipped.
-
-    Every user fits its bias around `prior` and contributes, for every item it
-    rated, the pair (1, rating - prior - b_u), its whole vector scaled to L2
-    norm <= `clip`: adding or removing one user moves the two stacked
-    statistics by at most `clip` in L2 norm.
-    """
-    b_u = _user_biases(train, np.zeros(train.num_items), prior, user_l2)
-    residual = train.ratings - prior - b_u[train.users]
-    norm = np.sqrt(np.bincount(train.users, 1 + residual**2, train.num_users))
-    weight = np.minimum(1.0, clip / np.maximum(norm, 1e-12))[train.users]
-    count = np.bincount(train.items, weight, train.num_items)
-    total = np.bincount(train.items, weight * residual, train.num_items)
-    return count, total
-
-
-def private_bias_only_rmse(
-    train,
-    test,
-    *,
-    noise_multiplier: float,
-    clip: float,
-    prior: float,
-    rng: np.random.Generator,
-    user_l2: float = 5.0,
-    item_l2: float = 3.0,
-) -> float:
-    """Test RMSE of ``prior + b_u + b_i`` with the item biases released once.
-
-    A reference for what user-level DP costs even the simplest model, not a
-    federated algorithm of the library. The server adds Gaussian noise of
-    stddev ``noise_multiplier * clip`` to every item's
-    `item_bias_statistics` and sets ``b_i = sum / (max(count, 0) + item_l2)``;
-    each user then refits its bias against these item biases, as
-    reconstruction does. With every user in the one release, a noise
-    multiplier calibrated for one round at q = 1 gives the (epsilon, delta) of
-    the federated rows.
-    """
-    count, total = item_bias_statistics(train, clip=clip, prior=prior, user_l2=user_l2)
-    scale = noise_multiplier * clip
-    count = count + rng.normal(0.0, scale, count.shape)
-    total = total + rng.normal(0.0, scale, total.shape)
-    b_i = total / (np.maximum(count, 0.0) + item_l2)
-    b_u = _user_biases(train, b_i, prior, user_l2)
-    predictions = prior + b_u[test.users] + b_i[test.items]
-    return float(np.sqrt(np.mean((predictions - test.ratings) ** 2)))
-
-
 def _private_references(split, epsilons) -> list[dict[str, object]]:
-    """`private_bias_only_rmse` at each target epsilon, averaged over draws.
+    """`bias_reference.private_bias_only_rmse` at each epsilon, mean of draws.
 
     Each row is the best of `REFERENCE_CLIPS` x `REFERENCE_ITEM_L2S`.
     """
@@ -177,7 +120,7 @@ def _private_references(split, epsilons) -> list[dict[str, object]]:
             for item_l2 in REFERENCE_ITEM_L2S:
                 rmse = np.mean(
                     [
-                        private_bias_only_rmse(
+                        bias_reference.private_bias_only_rmse(
                             train,
                             test,
                             noise_multiplier=z,

@@ -1,4 +1,5 @@
-"""Privacy accounting for differentially private federated training."""
+"""Privacy accounting for differentially private federated training, and the
+bias-only model released with the same guarantee (`bias_reference`)."""
 
 from tff_rec.privacy.accounting import AccountantType
 from tff_rec.privacy.accounting import Mechanism

@@ -1,11 +1,11 @@
-"""The DP bias-only reference of `benchmarks/privacy_utility.py`."""
+"""The bias-only model released with user-level DP (`bias_reference`)."""
 
 import numpy as np
 import pytest
 
-from benchmarks import privacy_utility
 from tests import synthetic
 from tff_rec.data import interactions
+from tff_rec.privacy import bias_reference
 
 
 @pytest.fixture(name="train")
@@ -16,7 +16,7 @@ def _train():
 @pytest.mark.parametrize("clip", [0.3, 1.0, 5.0])
 def test_one_user_moves_the_statistics_by_at_most_the_clip(train, clip):
     def stacked(data):
-        count, total = privacy_utility.item_bias_statistics(
+        count, total = bias_reference.item_bias_statistics(
             data, clip=clip, prior=3.0, user_l2=5.0
         )
         return np.concatenate([count, total])
@@ -43,7 +43,7 @@ def test_statistics_without_clipping_are_counts_and_residual_sums():
         user_vocab=["a", "b"],
         item_vocab=["x", "y"],
     )
-    count, total = privacy_utility.item_bias_statistics(
+    count, total = bias_reference.item_bias_statistics(
         train, clip=1e6, prior=3.0, user_l2=2.0
     )
     # b_0 = (2 + 0) / (2 + 2) = 0.5; b_1 = -1 / (1 + 2) = -1/3.
@@ -57,7 +57,7 @@ def test_noise_costs_accuracy(train):
     def rmse(noise_multiplier):
         return np.mean(
             [
-                privacy_utility.private_bias_only_rmse(
+                bias_reference.private_bias_only_rmse(
                     train,
                     test,
                     noise_multiplier=noise_multiplier,
