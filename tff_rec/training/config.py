@@ -234,6 +234,16 @@ class TrainConfig:
             return 1
         return self.client_epochs
 
+    @property
+    def user_key(self) -> str:
+        """The client-data column that feeds the model's ``user`` input:
+        ``local_user`` (the user's position in its client's table) with
+        reconstruction, whose user tables are sized for one client, else the
+        global ``user`` id."""
+        if self.algorithm is Algorithm.FEDRECON:
+            return "local_user"
+        return "user"
+
     def _check_privacy(self):
         if self.client_sampling not in ("uniform", "poisson"):
             raise errors.UserInputError(

@@ -250,7 +250,7 @@ def round_schedule(config: config_lib.TrainConfig) -> federated.RoundSchedule:
         clients_per_round=config.clients_per_round,
         batch_size=config.batch_size,
         client_epochs=config.dataset_epochs,
-        user_key="local_user" if config.algorithm is Algorithm.FEDRECON else "user",
+        user_key=config.user_key,
         seed=config.seed,
         sampling=config.client_sampling,
         dropout_rate=config.dropout_rate,

@@ -147,7 +147,7 @@ def _client_options(config: config_lib.TrainConfig, ranking) -> dict:
         num_items=ranking.num_items,
         negatives=config.negatives,
         seed=config.seed,
-        user_key="local_user" if config.algorithm is Algorithm.FEDRECON else "user",
+        user_key=config.user_key,
         user_columns=ranking.user_columns,
     )
 
