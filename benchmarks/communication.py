@@ -5,7 +5,7 @@ holdout, one client per user, 50 clients per round, server SGD step 25) and
 each upload compression, with and without an 8-bit broadcast, plus DP-FedAvg
 style aggregation with and without compression. Bytes are those the
 aggregator and the distributor count from the encoded tensors (see
-`tff_rec.compression.accounting`), per round (summed over the round's
+`tff_rec.compression.byte_counts`), per round (summed over the round's
 clients); the dense columns are the same updates and weights as float32.
 
   python -m benchmarks.communication \

@@ -6,12 +6,12 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tff_rec.compression import accounting
+from tff_rec.compression import byte_counts
 from tff_rec.compression import codec as codec_lib
 from tff_rec.compression import sparsify
 from tff_rec.errors import UserInputError
 from tff_rec.models import matrix_factorization as mf
-from tff_rec.tasks import rating
+from tff_rec.tasks import losses
 
 # Two users, three items, embedding dimension 2.
 NUM_USERS, NUM_ITEMS, DIM = 2, 3, 2
@@ -27,7 +27,7 @@ def _update(rated_items=(0, 2), user=0):
     x = collections.OrderedDict(user=np.full(len(items), user, np.int32), item=items)
     y = np.full((len(items), 1), 4.0, np.float32)
     with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(rating.loss_fn()(y, keras_model(x)))
+        loss = tf.reduce_mean(losses.rating_loss()(y, keras_model(x)))
     variables = keras_model.trainable_variables
     grads = tape.gradient(loss, variables)
     update = [-0.1 * tf.convert_to_tensor(g) for g in grads]
@@ -72,8 +72,8 @@ class PayloadTest(tf.test.TestCase, parameterized.TestCase):
     )
     def test_bytes_equal_hand_count(self, codec, expected):
         payload = codec.encode(self.update, self.specs)
-        self.assertEqual(int(accounting.payload_bytes(payload)), expected)
-        self.assertEqual(int(accounting.dense_bytes(self.update)), 60)
+        self.assertEqual(int(byte_counts.payload_bytes(payload)), expected)
+        self.assertEqual(int(byte_counts.dense_bytes(self.update)), 60)
 
     @parameterized.named_parameters(
         ("dense", codec_lib.UpdateCodec(), 0.0),

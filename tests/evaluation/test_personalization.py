@@ -3,7 +3,7 @@ import tensorflow as tf
 
 from tff_rec.evaluation import personalization
 from tff_rec.models import ncf
-from tff_rec.tasks import implicit
+from tff_rec.tasks import losses
 
 
 def _examples(user, n=12, seed=0):
@@ -22,7 +22,7 @@ class ClientTrainerTest(tf.test.TestCase):
         self.start = self.model.keras_model.get_weights()
         self.trainer = personalization.ClientTrainer(
             self.model,
-            implicit.BinaryCrossEntropy(),
+            losses.BinaryCrossEntropy(),
             tf.keras.optimizers.Adam(0.05),
             batch_size=4,
         )
@@ -42,7 +42,7 @@ class ClientTrainerTest(tf.test.TestCase):
 
     def test_training_reduces_the_loss(self):
         x, y = _examples(2, n=40)
-        loss = implicit.BinaryCrossEntropy()
+        loss = losses.BinaryCrossEntropy()
         before = float(loss(y[:, None], self.model.keras_model(x)))
         self.trainer.train(self.start, (x, y), epochs=20)
         after = float(loss(y[:, None], self.model.keras_model(x)))

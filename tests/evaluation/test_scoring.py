@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from tff_rec.evaluation import scoring
 from tff_rec.models import ncf
-from tff_rec.tasks import implicit
+from tff_rec.tasks import losses
 
 
 class ScoreFnTest(tf.test.TestCase):
@@ -45,7 +45,7 @@ class ReconstructLocalTest(tf.test.TestCase):
         users = np.repeat(np.arange(num_users), sizes)
         items = rng.integers(0, num_items, len(users))
         labels = rng.integers(0, 2, len(users)).astype(np.float32)
-        loss = implicit.BinaryCrossEntropy()
+        loss = losses.BinaryCrossEntropy()
 
         joint = ncf.build_gmf(num_users, num_items, embedding_dim=4, l2=0.01, seed=1)
         global_before = [

@@ -22,7 +22,7 @@ from tests import synthetic
 from tff_rec import errors
 from tff_rec.data import loaders
 from tff_rec.data import splits
-from tff_rec.evaluation import rating as rating_eval
+from tff_rec.evaluation import rating_metrics
 from tff_rec.export import exporter
 from tff_rec.export import serving
 from tff_rec.models import matrix_factorization as mf
@@ -87,7 +87,7 @@ def load_weights(run_dir):
     with np.load(pathlib.Path(run_dir) / "final_weights.npz") as npz:
         arrays = {key: npz[key] for key in npz.files}
     arrays["global_bias"] = float(arrays["global_bias"])
-    return rating_eval.MatrixFactorizationWeights(**arrays)
+    return rating_metrics.MatrixFactorizationWeights(**arrays)
 
 
 def _strings(values):
@@ -535,11 +535,13 @@ class TrainedRunExportTest(tf.test.TestCase, parameterized.TestCase):
 
     def test_serving_default_reproduces_the_run_test_rmse(self):
         (output,) = self.outputs["centralized/test_scores"]
-        rmse = rating_eval.rating_metrics(self.split.test.ratings, output["score"]).rmse
+        rmse = rating_metrics.from_predictions(
+            self.split.test.ratings, output["score"]
+        ).rmse
         self.assertAlmostEqual(
             rmse, self.results["centralized"]["test_rmse"], delta=1e-5
         )
-        expected = rating_eval.evaluate_global_model(
+        expected = rating_metrics.evaluate_global_model(
             self.weights["centralized"], self.split.test
         )
         self.assertAlmostEqual(rmse, expected.rmse, delta=1e-5)
@@ -562,9 +564,9 @@ class TrainedRunExportTest(tf.test.TestCase, parameterized.TestCase):
         scores = np.concatenate(
             [output["score"] for output in self.outputs[f"{algorithm}/history_scores"]]
         )
-        rmse = rating_eval.rating_metrics(ratings, scores).rmse
+        rmse = rating_metrics.from_predictions(ratings, scores).rmse
         l2, bias_l2 = self.runs[algorithm].ridge
-        expected = rating_eval.evaluate_reconstruction(
+        expected = rating_metrics.evaluate_reconstruction(
             item_side(self.weights[algorithm]),
             self.split.train,
             test,
@@ -613,7 +615,7 @@ class TrainedRunExportTest(tf.test.TestCase, parameterized.TestCase):
     @parameterized.parameters("centralized", "fedrecon")
     def test_recommend_from_history_matches_reconstruction(self, algorithm):
         l2, bias_l2 = self.runs[algorithm].ridge
-        weights = rating_eval.reconstruct_users(
+        weights = rating_metrics.reconstruct_users(
             item_side(self.weights[algorithm]),
             self.split.train,
             l2=l2,
@@ -701,7 +703,7 @@ class TrainedRunExportTest(tf.test.TestCase, parameterized.TestCase):
 
 
 def item_side(weights):
-    return rating_eval.MatrixFactorizationWeights(
+    return rating_metrics.MatrixFactorizationWeights(
         item_embedding=weights.item_embedding,
         item_bias=weights.item_bias,
         global_bias=weights.global_bias,

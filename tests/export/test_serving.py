@@ -8,7 +8,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from tff_rec.data import interactions as interactions_lib
-from tff_rec.evaluation import rating as rating_eval
+from tff_rec.evaluation import rating_metrics
 from tff_rec.export import serving
 from tff_rec.models import matrix_factorization as mf
 
@@ -248,7 +248,7 @@ class RecommendTest(tf.test.TestCase, parameterized.TestCase):
 class FromHistoryTest(tf.test.TestCase, parameterized.TestCase):
     def reference(self, tables, history_items, history_ratings, *, l2, bias_l2):
         """numpy `reconstruct_users` for one user with the given history."""
-        weights = rating_eval.MatrixFactorizationWeights(
+        weights = rating_metrics.MatrixFactorizationWeights(
             item_embedding=tables["q"], item_bias=tables["b_i"], global_bias=tables["b"]
         )
         history = interactions_lib.Interactions(
@@ -259,7 +259,9 @@ class FromHistoryTest(tf.test.TestCase, parameterized.TestCase):
             user_vocab=["someone"],
             item_vocab=tables["item_ids"],
         )
-        return rating_eval.reconstruct_users(weights, history, l2=l2, bias_l2=bias_l2)
+        return rating_metrics.reconstruct_users(
+            weights, history, l2=l2, bias_l2=bias_l2
+        )
 
     @parameterized.product(num_history=[1, 12], l2=[0.01, 0.5], bias_l2=[0.0, 0.2])
     def test_matches_reconstruct_users(self, num_history, l2, bias_l2):

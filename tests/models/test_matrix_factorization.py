@@ -5,7 +5,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from tff_rec.models import matrix_factorization as mf
-from tff_rec.tasks import rating
+from tff_rec.tasks import losses
 
 
 class MatrixFactorizationTest(tf.test.TestCase, parameterized.TestCase):
@@ -41,12 +41,12 @@ class MatrixFactorizationTest(tf.test.TestCase, parameterized.TestCase):
     def test_loss_adds_penalty_and_metrics_ignore_it(self):
         y_true = np.array([[4.0], [2.0]], np.float32)
         y_pred = np.array([[3.0, 0.5], [2.0, 1.5]], np.float32)
-        loss = rating.loss_fn()(y_true, y_pred).numpy()
+        loss = losses.rating_loss()(y_true, y_pred).numpy()
         self.assertAllClose(loss, ((1.0 + 0.5) + (0.0 + 1.5)) / 2)
-        rmse = rating.RatingRootMeanSquaredError()
+        rmse = losses.RatingRootMeanSquaredError()
         rmse.update_state(y_true, y_pred)
         self.assertAllClose(rmse.result().numpy(), np.sqrt(0.5))
-        mae = rating.RatingMeanAbsoluteError()
+        mae = losses.RatingMeanAbsoluteError()
         mae.update_state(y_true, y_pred)
         self.assertAllClose(mae.result().numpy(), 0.5)
 

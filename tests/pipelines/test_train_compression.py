@@ -10,7 +10,7 @@ from absl.testing import parameterized
 
 from tests import synthetic
 from tests.pipelines.test_train import run_train
-from tff_rec.compression import accounting
+from tff_rec.compression import byte_counts
 
 NUM_USERS = 24
 
@@ -41,9 +41,9 @@ class TrainCompressionPipelineTest(parameterized.TestCase):
     def _check_bytes(self, rows, results):
         self.assertLen(rows, 2)
         for row in rows:
-            for key in accounting.BYTE_KEYS:
+            for key in byte_counts.BYTE_KEYS:
                 self.assertGreater(float(row[key]), 0.0, key)
-        for key in accounting.BYTE_KEYS:
+        for key in byte_counts.BYTE_KEYS:
             values = [float(row[key]) for row in rows]
             self.assertAlmostEqual(results[f"{key}_total"], sum(values))
             self.assertAlmostEqual(results[f"{key}_per_round"], sum(values) / 2)

@@ -20,7 +20,7 @@ import tensorflow_federated as tff
 from tff_rec.algorithms import optimizers
 from tff_rec.compression import broadcast
 from tff_rec.models import matrix_factorization as mf
-from tff_rec.tasks import rating
+from tff_rec.tasks import losses
 
 DEFAULT_CLIENT_LEARNING_RATE = 0.05
 DEFAULT_SERVER_LEARNING_RATE = 1.0
@@ -43,12 +43,12 @@ def tff_model_fn(
     Args:
       model_fn: no-arg callable returning a fresh `RecommenderModel`.
       loss_fn: no-arg callable returning the task's loss; None means
-        `tff_rec.tasks.rating.loss_fn`.
+        `tff_rec.tasks.losses.rating_loss`.
       metrics_fn: no-arg callable returning the task's metrics; None means
-        `tff_rec.tasks.rating.metrics_fn`.
+        `tff_rec.tasks.losses.rating_metrics`.
     """
-    loss_fn = rating.loss_fn if loss_fn is None else loss_fn
-    metrics_fn = rating.metrics_fn if metrics_fn is None else metrics_fn
+    loss_fn = losses.rating_loss if loss_fn is None else loss_fn
+    metrics_fn = losses.rating_metrics if metrics_fn is None else metrics_fn
 
     def build():
         model = model_fn()

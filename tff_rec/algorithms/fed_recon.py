@@ -15,7 +15,7 @@ import tensorflow_federated as tff
 
 from tff_rec.algorithms import fed_avg
 from tff_rec.algorithms import optimizers
-from tff_rec.tasks import rating
+from tff_rec.tasks import losses
 
 DEFAULT_RECONSTRUCTION_LEARNING_RATE = 0.5
 DEFAULT_RECONSTRUCTION_EPOCHS = 1
@@ -79,9 +79,9 @@ def build_fed_recon(
         built for the global weights; None means TFF's plain broadcast.
       loss_fn: no-arg callable returning the task's loss (also used to
         reconstruct the local variables); None means rating prediction
-        (`tff_rec.tasks.rating.loss_fn`).
+        (`tff_rec.tasks.losses.rating_loss`).
       metrics_fn: no-arg callable returning the task's metrics; None means
-        `tff_rec.tasks.rating.metrics_fn`.
+        `tff_rec.tasks.losses.rating_metrics`.
 
     Returns:
       A `tff.learning.templates.LearningProcess`.
@@ -127,8 +127,8 @@ def build_fed_recon(
         )
     return tff.learning.algorithms.build_fed_recon(
         reconstruction_model_fn(model_fn),
-        loss_fn=rating.loss_fn if loss_fn is None else loss_fn,
-        metrics_fn=rating.metrics_fn if metrics_fn is None else metrics_fn,
+        loss_fn=losses.rating_loss if loss_fn is None else loss_fn,
+        metrics_fn=losses.rating_metrics if metrics_fn is None else metrics_fn,
         client_optimizer_fn=client_optimizer,
         server_optimizer_fn=server_optimizer,
         reconstruction_optimizer_fn=reconstruction_optimizer,

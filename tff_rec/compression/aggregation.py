@@ -64,7 +64,7 @@ import tensorflow as tf
 import tensorflow_federated as tff
 
 from tff_rec import errors
-from tff_rec.compression import accounting
+from tff_rec.compression import byte_counts
 from tff_rec.compression import codec as codec_lib
 from tff_rec.compression import quantization
 
@@ -106,8 +106,8 @@ def _client_encoder(codec: codec_lib.UpdateCodec, value_type):
         decoded = codec.decode(payload, specs)
         return collections.OrderedDict(
             value=tf.nest.pack_sequence_as(value, decoded),
-            bytes=accounting.payload_bytes(payload),
-            dense_bytes=accounting.dense_bytes(flat),
+            bytes=byte_counts.payload_bytes(payload),
+            dense_bytes=byte_counts.dense_bytes(flat),
         )
 
     return encode_decode
@@ -286,8 +286,8 @@ class SecureQuantizedSumFactory(tff.aggregators.UnweightedAggregationFactory):
             codes = codec.decode_codes(payload, specs)
             return collections.OrderedDict(
                 codes=tf.nest.pack_sequence_as(value, codes),
-                bytes=accounting.payload_bytes(payload),
-                dense_bytes=accounting.dense_bytes(flat),
+                bytes=byte_counts.payload_bytes(payload),
+                dense_bytes=byte_counts.dense_bytes(flat),
                 max_abs=tf.reduce_max([tf.reduce_max(tf.abs(t)) for t in flat]),
             )
 

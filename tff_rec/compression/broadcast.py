@@ -32,7 +32,7 @@ import dataclasses
 import tensorflow as tf
 import tensorflow_federated as tff
 
-from tff_rec.compression import accounting
+from tff_rec.compression import byte_counts
 from tff_rec.compression import codec as codec_lib
 from tff_rec.compression import quantization
 
@@ -91,8 +91,8 @@ def build_broadcast_process(
         )
         return collections.OrderedDict(
             weights=weights,
-            bytes=accounting.payload_bytes(payload),
-            dense_bytes=accounting.dense_bytes(flat),
+            bytes=byte_counts.payload_bytes(payload),
+            dense_bytes=byte_counts.dense_bytes(flat),
         )
 
     @tff.federated_computation()

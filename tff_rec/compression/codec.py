@@ -15,7 +15,7 @@ tensors (`encode`) and back (`decode`):
 Payload keys are ``t<i>/values``, ``t<i>/codes``, ``t<i>/scale``,
 ``t<i>/indices`` (top-k positions of tensor i) and ``rows<j>`` (the row
 indices shared by the tables of group j). The payload's tensors are what a
-client would transmit; `tff_rec.compression.accounting.payload_bytes` counts
+client would transmit; `tff_rec.compression.byte_counts.payload_bytes` counts
 them. Tensors of a single element (e.g. a global bias) are sent as they are,
 except under a shared scale.
 """

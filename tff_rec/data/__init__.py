@@ -9,10 +9,10 @@ from tff_rec.data.client_data import client_tensors
 from tff_rec.data.client_data import preprocess
 from tff_rec.data.client_data import to_client_data
 from tff_rec.data.download import ensure_movielens_100k
-from tff_rec.data.features import ItemFeatures
-from tff_rec.data.features import UserFeatures
-from tff_rec.data.features import encode_item_features
-from tff_rec.data.features import encode_user_features
+from tff_rec.data.feature_encoding import ItemFeatures
+from tff_rec.data.feature_encoding import UserFeatures
+from tff_rec.data.feature_encoding import encode_item_features
+from tff_rec.data.feature_encoding import encode_user_features
 from tff_rec.data.interactions import Interactions
 from tff_rec.data.interactions import from_raw_ids
 from tff_rec.data.loaders import DATASETS

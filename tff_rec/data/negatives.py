@@ -11,7 +11,7 @@ run draws what an uninterrupted one would.
 Examples are laid out in groups ``[positive, negative_1, ..., negative_r]``
 (labels ``1, 0, ..., 0``) and shuffled by whole groups, so a batch of
 ``batch_size`` positives is ``batch_size * (1 + r)`` rows holding whole
-groups, which the BPR loss (`tff_rec.tasks.implicit`) relies on.
+groups, which the BPR loss (`tff_rec.tasks.losses`) relies on.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def implicit_tensors(
       user_key: ``user`` (global id) or ``local_user`` (reconstruction) feeds
         the model's ``user`` input.
       user_columns: extra model inputs per global user id (e.g. the user
-        features of `tff_rec.data.features`), looked up for each example.
+        features of `tff_rec.data.feature_encoding`), looked up for each example.
 
     Returns:
       ``OrderedDict(x=OrderedDict(user, item, *user_columns), y=label[:,

@@ -25,9 +25,9 @@ import tensorflow as tf
 
 from tff_rec.data import interactions as interactions_lib
 from tff_rec.data import partition as partition_lib
-from tff_rec.evaluation import rating as rating_eval
+from tff_rec.evaluation import rating_metrics
 from tff_rec.models import matrix_factorization as mf
-from tff_rec.tasks import rating
+from tff_rec.tasks import losses
 
 DEFAULT_EPOCHS = 15
 DEFAULT_BATCH_SIZE = 512
@@ -36,17 +36,17 @@ DEFAULT_LEARNING_RATE = 0.002
 
 @dataclasses.dataclass(frozen=True)
 class BaselineResult:
-    metrics: rating_eval.RatingMetrics
+    metrics: rating_metrics.RatingMetrics
     epochs: int
     wall_seconds: float
     examples_per_second: float
-    weights: rating_eval.MatrixFactorizationWeights | None = None
+    weights: rating_metrics.MatrixFactorizationWeights | None = None
     predictions: np.ndarray | None = None
 
 
 def _fit(keras_model, x, y, *, epochs, batch_size, learning_rate, seed):
     keras_model.compile(
-        optimizer=tf.keras.optimizers.Adam(learning_rate), loss=rating.loss_fn()
+        optimizer=tf.keras.optimizers.Adam(learning_rate), loss=losses.rating_loss()
     )
     dataset = (
         tf.data.Dataset.from_tensor_slices((x, y))
@@ -110,9 +110,9 @@ def train_centralized(
         learning_rate=learning_rate or DEFAULT_LEARNING_RATE,
         seed=seed,
     )
-    weights = rating_eval.MatrixFactorizationWeights.from_keras(model.keras_model)
+    weights = rating_metrics.MatrixFactorizationWeights.from_keras(model.keras_model)
     return BaselineResult(
-        metrics=rating_eval.evaluate_global_model(weights, test),
+        metrics=rating_metrics.evaluate_global_model(weights, test),
         epochs=epochs,
         wall_seconds=seconds,
         examples_per_second=epochs * len(train) / max(seconds, 1e-9),
@@ -232,7 +232,7 @@ def train_local_only(
     )
     predictions = keras_model.predict(x_test, batch_size=8192, verbose=0)[:, 0]
     return BaselineResult(
-        metrics=rating_eval.rating_metrics(test.ratings, predictions),
+        metrics=rating_metrics.from_predictions(test.ratings, predictions),
         epochs=epochs,
         wall_seconds=seconds,
         examples_per_second=epochs * len(train) / max(seconds, 1e-9),

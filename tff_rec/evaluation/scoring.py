@@ -1,7 +1,7 @@
 """Whole-catalogue scores of a Keras recommender, and per-user reconstruction.
 
 `score_fn` turns a trained `RecommenderModel` into the ``users -> [n,
-num_items]`` function that `tff_rec.evaluation.ranking` ranks. For a model
+num_items]`` function that `tff_rec.evaluation.ranking_metrics` ranks. For a model
 trained with Federated Reconstruction the server holds only the global
 variables; `reconstruct_local` fits every evaluated user's local variables on
 that user's own training data with the global ones frozen, as a client would

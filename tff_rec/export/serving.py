@@ -27,7 +27,7 @@ tables (Federated Reconstruction: user factors never leave the devices) treats
 every user as OOV in ``serving_default`` and ``recommend``; its users are
 served by the ``*_from_history`` signatures, which solve the user's factors in
 the graph from the ratings sent with the request, exactly as
-`tff_rec.evaluation.rating.reconstruct_users` does.
+`tff_rec.evaluation.rating_metrics.reconstruct_users` does.
 
 Rankings run over the whole catalogue minus ``exclude_item_ids`` (unknown ids
 there are ignored). ``k' = min(k, number of candidate items)``: a ``k`` larger
@@ -42,7 +42,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from tff_rec.evaluation import rating as rating_eval
+from tff_rec.evaluation import rating_metrics
 from tff_rec.models import matrix_factorization as mf
 
 SERVING_DEFAULT = "serving_default"
@@ -127,7 +127,7 @@ class RecommenderServingModule(tf.Module):
       l2: per-example ridge on the user embedding used by the history
         signatures (the training L2).
       bias_l2: per-example ridge on the user bias used by the history
-        signatures; at least `rating_eval.MIN_BIAS_RIDGE` is applied.
+        signatures; at least `rating_metrics.MIN_BIAS_RIDGE` is applied.
     """
 
     def __init__(
@@ -152,7 +152,7 @@ class RecommenderServingModule(tf.Module):
             list(item_ids), trainable=False, name="item_vocabulary"
         )
         self._l2 = float(l2)
-        self._bias_ridge = max(float(bias_l2), rating_eval.MIN_BIAS_RIDGE)
+        self._bias_ridge = max(float(bias_l2), rating_metrics.MIN_BIAS_RIDGE)
         self._item_embedding = keras_model.get_layer(mf.ITEM_EMBEDDING).embeddings
         self._item_bias = keras_model.get_layer(mf.ITEM_BIAS).embeddings
         self._global_bias = keras_model.get_layer(mf.GLOBAL_BIAS).bias

@@ -16,7 +16,7 @@ the example's L2 penalty
 the penalty in the output, rather than in ``model.losses``, regularizes only
 the rows an example touches (the classic SGD formulation of MF) and works
 with every TFF algorithm, including reconstruction, whose loss only sees
-``(y_true, y_pred)``. `tff_rec.tasks.rating` knows the column layout.
+``(y_true, y_pred)``. `tff_rec.tasks.losses` knows the column layout.
 """
 
 from __future__ import annotations

@@ -1,4 +1,3 @@
-"""Losses and metrics per task."""
+"""What differs between tasks: losses and metrics, and the task objects."""
 
-from tff_rec.tasks import implicit
-from tff_rec.tasks import rating
+from tff_rec.tasks import losses

@@ -15,7 +15,7 @@ from tff_rec.data import loaders
 from tff_rec.data import negatives as negatives_lib
 from tff_rec.data import partition as partition_lib
 from tff_rec.data import splits
-from tff_rec.tasks import implicit
+from tff_rec.tasks import losses
 from tff_rec.training import attacks
 
 
@@ -75,7 +75,7 @@ class TrainConfig:
     # Task and model.
     task: Task = Task.RATING
     model: ModelType = ModelType.MF
-    loss: implicit.LossType = implicit.LossType.BCE
+    loss: losses.LossType = losses.LossType.BCE
     negatives: int = negatives_lib.DEFAULT_NEGATIVES
     top_k: int = 10
     eval_negatives: int = 99
@@ -140,7 +140,7 @@ class TrainConfig:
     def __post_init__(self):
         _coerce_enum(self, "task", Task)
         _coerce_enum(self, "model", ModelType)
-        _coerce_enum(self, "loss", implicit.LossType)
+        _coerce_enum(self, "loss", losses.LossType)
         _coerce_enum(self, "split", splits.SplitType)
         _coerce_enum(self, "partition", partition_lib.PartitionType)
         _coerce_enum(self, "algorithm", Algorithm)
@@ -301,7 +301,7 @@ class TrainConfig:
             given = [
                 name
                 for name, unset in (
-                    ("loss", implicit.LossType.BCE),
+                    ("loss", losses.LossType.BCE),
                     ("personalize_steps", 0),
                 )
                 if getattr(self, name) != unset

@@ -22,19 +22,19 @@ from tff_rec.aggregators import factory as aggregator_factory
 from tff_rec.algorithms import fed_avg
 from tff_rec.algorithms import fed_recon
 from tff_rec.algorithms import optimizers
-from tff_rec.compression import accounting as byte_accounting
 from tff_rec.compression import broadcast
+from tff_rec.compression import byte_counts
 from tff_rec.data import client_data as client_data_lib
 from tff_rec.data import interactions as interactions_lib
 from tff_rec.data import loaders
 from tff_rec.data import partition as partition_lib
 from tff_rec.data import splits
 from tff_rec.evaluation import baselines
-from tff_rec.evaluation import ranking as ranking_eval
-from tff_rec.evaluation import rating as rating_eval
+from tff_rec.evaluation import ranking_metrics
+from tff_rec.evaluation import rating_metrics
 from tff_rec.models import matrix_factorization as mf
 from tff_rec.privacy import accounting
-from tff_rec.tasks import implicit
+from tff_rec.tasks import losses
 from tff_rec.training import attacks
 from tff_rec.training import checkpoint as checkpoint_lib
 from tff_rec.training import config as config_lib
@@ -75,7 +75,7 @@ def round_fields(config: config_lib.TrainConfig) -> tuple[str, ...]:
     return (
         kept[:1]
         + IMPLICIT_TRAIN_FIELDS
-        + tuple(ranking_eval.metric_names(config.top_k))
+        + tuple(ranking_metrics.metric_names(config.top_k))
         + kept[1:]
     )
 
@@ -277,7 +277,9 @@ def build_process(
     num_items = data.interactions.num_items
     task_fns = {}
     if config.task is config_lib.Task.IMPLICIT:
-        task_fns = dict(loss_fn=ranking.loss_fn(config), metrics_fn=implicit.metrics_fn)
+        task_fns = dict(
+            loss_fn=ranking.loss_fn(config), metrics_fn=losses.implicit_metrics
+        )
 
     def model_fn(num_users):
         if config.task is config_lib.Task.IMPLICIT:
@@ -319,7 +321,7 @@ def global_weights(
     process: tff.learning.templates.LearningProcess,
     state,
     data: PreparedData,
-) -> rating_eval.MatrixFactorizationWeights:
+) -> rating_metrics.MatrixFactorizationWeights:
     """The model tables held by the server in `state`.
 
     For reconstruction only the global (item) tables exist on the server.
@@ -339,7 +341,7 @@ def global_weights(
                 np.asarray(v) for k, v in by_name.items() if k.startswith(layer_name)
             )
 
-        return rating_eval.MatrixFactorizationWeights(
+        return rating_metrics.MatrixFactorizationWeights(
             item_embedding=find(mf.ITEM_EMBEDDING),
             item_bias=find(mf.ITEM_BIAS)[:, 0],
             global_bias=float(find(mf.GLOBAL_BIAS)),
@@ -348,24 +350,24 @@ def global_weights(
         config, data.interactions.num_users, data.interactions.num_items, 0.0
     )()
     model_weights.assign_weights_to(model.keras_model)
-    return rating_eval.MatrixFactorizationWeights.from_keras(model.keras_model)
+    return rating_metrics.MatrixFactorizationWeights.from_keras(model.keras_model)
 
 
 def evaluate_weights(
     config: config_lib.TrainConfig,
-    weights: rating_eval.MatrixFactorizationWeights,
+    weights: rating_metrics.MatrixFactorizationWeights,
     data: PreparedData,
-) -> rating_eval.RatingMetrics:
+) -> rating_metrics.RatingMetrics:
     """Test metrics of server-side weights (reconstructing users if needed)."""
     if config.algorithm is Algorithm.FEDRECON:
-        return rating_eval.evaluate_reconstruction(
+        return rating_metrics.evaluate_reconstruction(
             weights,
             training_history(data.split),
             data.split.test,
             l2=config.l2,
             bias_l2=config.bias_l2,
         )
-    return rating_eval.evaluate_global_model(weights, data.split.test)
+    return rating_metrics.evaluate_global_model(weights, data.split.test)
 
 
 def _concat(a, b):
@@ -432,7 +434,7 @@ def run_baselines(config, data) -> dict[str, float | None]:
 def task_metric_names(config: config_lib.TrainConfig) -> tuple[str, ...]:
     """The test metrics a run reports (``results.json`` keys)."""
     if config.task is config_lib.Task.IMPLICIT:
-        return tuple(ranking_eval.metric_names(config.top_k))
+        return tuple(ranking_metrics.metric_names(config.top_k))
     return ("test_rmse", "test_mae")
 
 
@@ -493,7 +495,7 @@ def _personalization(config, data, model, final) -> dict[str, float]:
         f"{config.personalize_steps} steps"
     )
     tuned = ranking.personalize(config, data.ranking, data.federated, model)
-    names = ranking_eval.metric_names(config.top_k)
+    names = ranking_metrics.metric_names(config.top_k)
     return {
         **_prefixed("global", {k: final[k] for k in names}),
         **_prefixed("personalized", {k: tuned[k] for k in names}),
@@ -510,7 +512,7 @@ def save_arrays(output_dir: pathlib.Path, arrays) -> pathlib.Path:
 
 
 def save_weights(
-    output_dir: pathlib.Path, weights: rating_eval.MatrixFactorizationWeights
+    output_dir: pathlib.Path, weights: rating_metrics.MatrixFactorizationWeights
 ) -> pathlib.Path:
     """Writes the final model tables to ``final_weights.npz`` atomically.
 
@@ -745,7 +747,7 @@ def run_experiment(
                     ),
                     privacy=accountant.report(),
                 )
-            results.update(byte_accounting.summarize(history))
+            results.update(byte_counts.summarize(history))
             results.update({k: final[k] for k in test_keys})
             results.update(
                 rounds=len(history),

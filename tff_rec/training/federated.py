@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow_federated as tff
 
 from tff_rec import errors
-from tff_rec.compression import accounting as byte_accounting
+from tff_rec.compression import byte_counts
 from tff_rec.data import client_data as client_data_lib
 from tff_rec.metrics import flatten_metrics
 from tff_rec.privacy import accounting
@@ -394,7 +394,7 @@ def run_rounds(
                 state = output.state
                 row.update(train_metrics(output.metrics))
                 row.update(clip_metric(output.metrics))
-                row.update(byte_accounting.byte_metrics(output.metrics))
+                row.update(byte_counts.byte_metrics(output.metrics))
             row["clients"] = len(clients)
             row["clients_dropped"] = int(failed.sum())
             row["aborted"] = int(aborted)

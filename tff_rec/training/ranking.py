@@ -22,15 +22,15 @@ import tensorflow_federated as tff
 
 from tff_rec.algorithms import optimizers
 from tff_rec.data import client_data as client_data_lib
-from tff_rec.data import features as features_lib
+from tff_rec.data import feature_encoding
 from tff_rec.data import negatives as negatives_lib
 from tff_rec.evaluation import personalization
-from tff_rec.evaluation import ranking as ranking_eval
+from tff_rec.evaluation import ranking_metrics
 from tff_rec.evaluation import scoring
-from tff_rec.models import features as feature_model
+from tff_rec.models import feature_model
 from tff_rec.models import matrix_factorization as mf
 from tff_rec.models import ncf
-from tff_rec.tasks import implicit
+from tff_rec.tasks import losses
 from tff_rec.training import config as config_lib
 
 Algorithm = config_lib.Algorithm
@@ -62,9 +62,9 @@ class RankingData:
     num_users: int
     num_items: int
     user_columns: Mapping[str, np.ndarray]
-    item_features: features_lib.ItemFeatures | None
+    item_features: feature_encoding.ItemFeatures | None
     user_feature_sizes: Mapping[str, int]
-    evaluator: ranking_eval.RankingEvaluator
+    evaluator: ranking_metrics.RankingEvaluator
 
 
 def prepare(config: config_lib.TrainConfig, history, test, interactions) -> RankingData:
@@ -81,11 +81,11 @@ def prepare(config: config_lib.TrainConfig, history, test, interactions) -> Rank
     item_features = None
     sizes: dict[str, int] = {}
     if config.model is ModelType.FEATURES:
-        users = features_lib.encode_user_features(interactions)
-        item_features = features_lib.encode_item_features(interactions)
+        users = feature_encoding.encode_user_features(interactions)
+        item_features = feature_encoding.encode_item_features(interactions)
         user_columns = users.columns()
         sizes = users.sizes()
-    evaluator = ranking_eval.RankingEvaluator(
+    evaluator = ranking_metrics.RankingEvaluator(
         history,
         test,
         top_k=config.top_k,
@@ -134,7 +134,7 @@ def model_fn(
 
 
 def loss_fn(config: config_lib.TrainConfig):
-    return implicit.loss_factory(config.loss, negatives=config.negatives)
+    return losses.implicit_loss(config.loss, negatives=config.negatives)
 
 
 def group_size(config: config_lib.TrainConfig) -> int:
@@ -312,12 +312,14 @@ def reconstruct_users(
 def evaluate_model(
     model: mf.RecommenderModel, ranking: RankingData, users=None
 ) -> dict[str, float]:
-    """Top-K test metrics of a model (`ranking_eval.metric_names`)."""
+    """Top-K test metrics of a model (`ranking_metrics.metric_names`)."""
     metrics = ranking.evaluator.evaluate(
         scoring.score_fn(model, ranking.num_items, user_columns=ranking.user_columns),
         users=users,
     )
-    return {k: metrics[k] for k in ranking_eval.metric_names(ranking.evaluator.top_k)}
+    return {
+        k: metrics[k] for k in ranking_metrics.metric_names(ranking.evaluator.top_k)
+    }
 
 
 def train_centralized(

@@ -24,7 +24,7 @@ import os
 import pathlib
 
 from tff_rec import errors
-from tff_rec.evaluation import rating as rating_eval
+from tff_rec.evaluation import rating_metrics
 from tff_rec.training import config as config_lib
 from tff_rec.training import metrics_writer
 
@@ -89,9 +89,9 @@ def load_config(
         raise errors.DataFormatError(str(path), str(e)) from None
 
 
-def _load_weights(path: pathlib.Path) -> rating_eval.MatrixFactorizationWeights:
+def _load_weights(path: pathlib.Path) -> rating_metrics.MatrixFactorizationWeights:
     fields = {
-        f.name for f in dataclasses.fields(rating_eval.MatrixFactorizationWeights)
+        f.name for f in dataclasses.fields(rating_metrics.MatrixFactorizationWeights)
     }
     values = metrics_writer.read_arrays(path)
     missing = sorted(
@@ -106,7 +106,7 @@ def _load_weights(path: pathlib.Path) -> rating_eval.MatrixFactorizationWeights:
             + (f" (missing {', '.join(missing)})" if missing else ""),
         )
     values["global_bias"] = float(values["global_bias"])
-    return rating_eval.MatrixFactorizationWeights(**values)
+    return rating_metrics.MatrixFactorizationWeights(**values)
 
 
 def _check_vocabularies(run_dir: pathlib.Path, interactions) -> None:

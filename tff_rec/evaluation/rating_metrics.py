@@ -40,7 +40,7 @@ class RatingMetrics:
         }
 
 
-def rating_metrics(ratings: np.ndarray, predictions: np.ndarray) -> RatingMetrics:
+def from_predictions(ratings: np.ndarray, predictions: np.ndarray) -> RatingMetrics:
     """RMSE and MAE of `predictions` against `ratings`."""
     ratings = np.asarray(ratings, np.float64)
     predictions = np.asarray(predictions, np.float64).reshape(ratings.shape)
@@ -88,7 +88,7 @@ def evaluate_global_model(
     weights: MatrixFactorizationWeights, test: interactions_lib.Interactions
 ) -> RatingMetrics:
     """Scores a model whose user tables are global (centralized, FedAvg)."""
-    return rating_metrics(test.ratings, weights.predict(test.users, test.items))
+    return from_predictions(test.ratings, weights.predict(test.users, test.items))
 
 
 def reconstruct_users(

@@ -1,12 +1,15 @@
-"""Implicit feedback: which items a user interacts with, learnt as ranking.
+"""Losses and training metrics of the two tasks.
 
-Interactions are positives (label 1); negatives (label 0) are items the
-user has not interacted with, sampled on the client (see
-`tff_rec.data.negatives`). Models return ``[batch, 2]``: a logit and the
-example's L2 penalty (the column layout of
-`tff_rec.models.matrix_factorization`).
+Models return ``[batch, 2]``: the prediction (a rating, or a click logit) and
+the example's L2 penalty (the column layout of
+`tff_rec.models.matrix_factorization`). Every loss adds the penalty; metrics
+look at the prediction only.
 
-Two losses:
+Rating prediction: the squared error plus the penalty; RMSE and MAE.
+
+Implicit feedback: interactions are positives (label 1), negatives (label 0)
+are items the user has not interacted with, sampled on the client (see
+`tff_rec.data.negatives`). Two losses:
 
 * `LossType.BCE`: binary cross-entropy of every example (pointwise), as in
   He et al., "Neural Collaborative Filtering", WWW 2017, arXiv:1708.05031.
@@ -25,6 +28,64 @@ import enum
 import tensorflow as tf
 
 from tff_rec.models import matrix_factorization as mf
+
+
+def _prediction(y_pred):
+    return y_pred[:, mf.PREDICTION_COLUMN : mf.PREDICTION_COLUMN + 1]
+
+
+class RegularizedMeanSquaredError(tf.keras.losses.Loss):
+    """Mean over the batch of ``(y - r_hat)^2 + penalty``."""
+
+    def __init__(self, name: str = "regularized_mse", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        y_true = tf.cast(tf.reshape(y_true, [-1, 1]), tf.float32)
+        error = tf.square(y_true - _prediction(y_pred))
+        penalty = y_pred[:, mf.PENALTY_COLUMN : mf.PENALTY_COLUMN + 1]
+        return tf.squeeze(error + penalty, axis=1)
+
+
+class RatingMeanSquaredError(tf.keras.metrics.MeanSquaredError):
+    """MSE of the prediction column (the penalty is not part of the metric)."""
+
+    def __init__(self, name: str = "mse", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = tf.reshape(y_true, [-1, 1])
+        return super().update_state(y_true, _prediction(y_pred), sample_weight)
+
+
+class RatingRootMeanSquaredError(tf.keras.metrics.RootMeanSquaredError):
+    """RMSE of the prediction column."""
+
+    def __init__(self, name: str = "rmse", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = tf.reshape(y_true, [-1, 1])
+        return super().update_state(y_true, _prediction(y_pred), sample_weight)
+
+
+class RatingMeanAbsoluteError(tf.keras.metrics.MeanAbsoluteError):
+    """MAE of the prediction column."""
+
+    def __init__(self, name: str = "mae", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = tf.reshape(y_true, [-1, 1])
+        return super().update_state(y_true, _prediction(y_pred), sample_weight)
+
+
+def rating_loss() -> tf.keras.losses.Loss:
+    return RegularizedMeanSquaredError()
+
+
+def rating_metrics() -> list[tf.keras.metrics.Metric]:
+    return [RatingRootMeanSquaredError(), RatingMeanAbsoluteError()]
 
 
 class LossType(enum.Enum):
@@ -107,7 +168,7 @@ class LogitAccuracy(tf.keras.metrics.BinaryAccuracy):
         super().update_state(tf.reshape(y_true, [-1, 1]), y_pred[:, :1], sample_weight)
 
 
-def loss_factory(loss: LossType | str = LossType.BCE, *, negatives: int = 4):
+def implicit_loss(loss: LossType | str = LossType.BCE, *, negatives: int = 4):
     """A no-arg factory of the training loss (TFF builds one per client).
 
     Args:
@@ -120,5 +181,5 @@ def loss_factory(loss: LossType | str = LossType.BCE, *, negatives: int = 4):
     return BinaryCrossEntropy
 
 
-def metrics_fn() -> list[tf.keras.metrics.Metric]:
+def implicit_metrics() -> list[tf.keras.metrics.Metric]:
     return [LogitAUC(), LogitAccuracy()]

@@ -7,7 +7,7 @@ from absl.testing import parameterized
 
 from tff_rec import errors
 from tff_rec.data import interactions as interactions_lib
-from tff_rec.evaluation import ranking
+from tff_rec.evaluation import ranking_metrics
 
 LOG2_3 = math.log2(3)
 
@@ -97,7 +97,7 @@ class HandComputedTest(tf.test.TestCase, parameterized.TestCase):
         super().setUp()
         # Two negatives leave no choice: user 0 can only get {2, 4}, user 1
         # only {0, 3}.
-        self.evaluator = ranking.RankingEvaluator(
+        self.evaluator = ranking_metrics.RankingEvaluator(
             TRAIN, TEST, top_k=(1, 2, 3), num_negatives=2
         )
 
@@ -143,10 +143,10 @@ class HandComputedTest(tf.test.TestCase, parameterized.TestCase):
     def test_metric_names(self):
         self.assertEqual(
             list(self.evaluator.evaluate(_fixed_scores)),
-            ranking.metric_names((1, 2, 3)) + ["num_users"],
+            ranking_metrics.metric_names((1, 2, 3)) + ["num_users"],
         )
         self.assertEqual(
-            ranking.metric_names(5),
+            ranking_metrics.metric_names(5),
             ["hr@5", "ndcg@5", "recall@5", "sampled_hr@5", "sampled_ndcg@5"],
         )
 
@@ -154,7 +154,7 @@ class HandComputedTest(tf.test.TestCase, parameterized.TestCase):
         with self.assertRaisesRegex(
             errors.UserInputError, r"num_negatives=3.*2 of the 2 evaluated.*5 items"
         ):
-            ranking.RankingEvaluator(TRAIN, TEST, num_negatives=3)
+            ranking_metrics.RankingEvaluator(TRAIN, TEST, num_negatives=3)
 
     def test_nan_scores_give_nan_metrics_and_warn(self):
         def nan_scores(users):
@@ -165,7 +165,7 @@ class HandComputedTest(tf.test.TestCase, parameterized.TestCase):
         with self.assertWarnsRegex(UserWarning, "NaN"):
             metrics = self.evaluator.evaluate(nan_scores)
         self.assertEqual(metrics["num_users"], 2)
-        for name in ranking.metric_names((1, 2, 3)):
+        for name in ranking_metrics.metric_names((1, 2, 3)):
             self.assertTrue(np.isnan(metrics[name]), name)
 
     def test_wrong_score_shape_raises(self):
@@ -181,20 +181,26 @@ class HandComputedTest(tf.test.TestCase, parameterized.TestCase):
     )
     def test_invalid_options_raise(self, kwargs, message):
         with self.assertRaisesRegex(errors.UserInputError, message):
-            ranking.RankingEvaluator(TRAIN, TEST, **({"num_negatives": 1} | kwargs))
+            ranking_metrics.RankingEvaluator(
+                TRAIN, TEST, **({"num_negatives": 1} | kwargs)
+            )
 
     def test_test_outside_train_id_space_raises(self):
         with self.assertRaisesRegex(errors.UserInputError, "6 items.*5"):
-            ranking.RankingEvaluator(TRAIN, _table([0], [5], 2, 6), num_negatives=1)
+            ranking_metrics.RankingEvaluator(
+                TRAIN, _table([0], [5], 2, 6), num_negatives=1
+            )
         with self.assertRaisesRegex(errors.UserInputError, "user ids"):
-            ranking.RankingEvaluator(TRAIN, _table([2], [4], 3, 5), num_negatives=1)
+            ranking_metrics.RankingEvaluator(
+                TRAIN, _table([2], [4], 3, 5), num_negatives=1
+            )
 
 
 class RandomDataTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         self.train, self.test = _random_split()
-        self.evaluator = ranking.RankingEvaluator(
+        self.evaluator = ranking_metrics.RankingEvaluator(
             self.train, self.test, top_k=(1, 5, 10), batch_users=7
         )
 
@@ -212,8 +218,10 @@ class RandomDataTest(tf.test.TestCase, parameterized.TestCase):
             self.assertTrue(np.all((row >= 0) & (row < 200)))
 
     def test_negatives_depend_only_on_seed(self):
-        again = ranking.RankingEvaluator(self.train, self.test, top_k=(1, 5, 10))
-        other = ranking.RankingEvaluator(self.train, self.test, seed=1)
+        again = ranking_metrics.RankingEvaluator(
+            self.train, self.test, top_k=(1, 5, 10)
+        )
+        other = ranking_metrics.RankingEvaluator(self.train, self.test, seed=1)
         self.assertAllEqual(again.sampled_negatives, self.evaluator.sampled_negatives)
         self.assertNotAllEqual(
             other.sampled_negatives, self.evaluator.sampled_negatives
@@ -317,7 +325,7 @@ class SampleNegativesTest(tf.test.TestCase, parameterized.TestCase):
         counts = np.zeros(num_items)
         trials = 4000
         for _ in range(trials):
-            draw = ranking.sample_negatives(rng, num_items, exclude, n)
+            draw = ranking_metrics.sample_negatives(rng, num_items, exclude, n)
             self.assertLen(set(draw.tolist()), n)
             counts[draw] += 1
         self.assertAllEqual(counts[exclude], np.zeros(len(exclude)))
@@ -330,7 +338,9 @@ class SampleNegativesTest(tf.test.TestCase, parameterized.TestCase):
 
     def test_too_few_items_raises(self):
         with self.assertRaisesRegex(errors.UserInputError, "only 2 of the 5"):
-            ranking.sample_negatives(np.random.default_rng(0), 5, [0, 1, 1, 2], 3)
+            ranking_metrics.sample_negatives(
+                np.random.default_rng(0), 5, [0, 1, 1, 2], 3
+            )
 
 
 if __name__ == "__main__":

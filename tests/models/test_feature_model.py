@@ -7,9 +7,9 @@ import tensorflow_federated as tff
 from absl.testing import parameterized
 
 from tff_rec import errors
-from tff_rec.data import features as features_lib
+from tff_rec.data import feature_encoding
 from tff_rec.data import interactions as interactions_lib
-from tff_rec.models import features
+from tff_rec.models import feature_model
 from tff_rec.models import matrix_factorization as mf
 
 
@@ -52,7 +52,7 @@ def _logit_bce_loss():
 
 class EncodeFeaturesTest(tf.test.TestCase):
     def test_user_features(self):
-        encoded = features_lib.encode_user_features(_interactions())
+        encoded = feature_encoding.encode_user_features(_interactions())
         # Age buckets: 17 -> <18 (1), 30 -> 25-34 (3), missing -> 0, 56 -> 56+ (7).
         self.assertAllEqual(encoded.age, [1, 3, 0, 7])
         self.assertEqual(encoded.gender_vocab, ("F", "M"))
@@ -60,19 +60,24 @@ class EncodeFeaturesTest(tf.test.TestCase):
         self.assertEqual(encoded.occupation_vocab, ("artist", "student"))
         self.assertAllEqual(encoded.occupation, [2, 1, 2, 0])
         # "55105" -> 1 + 5, "T8H1N" -> other, "" -> unknown, "01002" -> 1 + 0.
-        self.assertAllEqual(encoded.zip_region, [6, features_lib.ZIP_OTHER, 0, 1])
-        for name in features_lib.USER_FEATURE_NAMES:
+        self.assertAllEqual(encoded.zip_region, [6, feature_encoding.ZIP_OTHER, 0, 1])
+        for name in feature_encoding.USER_FEATURE_NAMES:
             self.assertEqual(getattr(encoded, name).dtype, np.int32)
         self.assertEqual(
             encoded.sizes(),
             collections.OrderedDict(
-                age=8, gender=3, occupation=3, zip_region=features_lib.ZIP_REGION_SIZE
+                age=8,
+                gender=3,
+                occupation=3,
+                zip_region=feature_encoding.ZIP_REGION_SIZE,
             ),
         )
         looked_up = encoded.lookup(np.array([3, 0]))
-        self.assertEqual(list(looked_up), list(features_lib.USER_FEATURE_NAMES))
+        self.assertEqual(list(looked_up), list(feature_encoding.USER_FEATURE_NAMES))
         self.assertAllEqual(looked_up["age"], [7, 1])
-        self.assertEqual(list(encoded.columns()), list(features_lib.USER_FEATURE_NAMES))
+        self.assertEqual(
+            list(encoded.columns()), list(feature_encoding.USER_FEATURE_NAMES)
+        )
         self.assertAllEqual(encoded.columns()["zip_region"], encoded.zip_region)
 
     def test_age_bucket_bounds(self):
@@ -88,11 +93,11 @@ class EncodeFeaturesTest(tf.test.TestCase):
                 "zip_code": {},
             },
         )
-        encoded = features_lib.encode_user_features(interactions)
+        encoded = feature_encoding.encode_user_features(interactions)
         self.assertAllEqual(encoded.age, [1, 2, 2, 3, 5, 5, 6, 6])
 
     def test_item_features(self):
-        encoded = features_lib.encode_item_features(_interactions())
+        encoded = feature_encoding.encode_item_features(_interactions())
         self.assertEqual(encoded.genre_vocab, ("Action", "Comedy", "Drama"))
         self.assertAllEqual(encoded.genres, [[0, 1, 1], [0, 0, 0], [1, 0, 0]])
         self.assertEqual(encoded.genres.dtype, np.float32)
@@ -108,12 +113,12 @@ class EncodeFeaturesTest(tf.test.TestCase):
         with self.assertRaisesRegex(
             errors.UserInputError, r"'my-csv'.*age, gender, occupation, zip_code"
         ):
-            features_lib.encode_user_features(interactions)
+            feature_encoding.encode_user_features(interactions)
 
     def test_missing_item_columns_raise_user_input_error(self):
         interactions = _interactions(item_features=False, name="my-csv")
         with self.assertRaisesRegex(errors.UserInputError, r"'my-csv'.*genres, year"):
-            features_lib.encode_item_features(interactions)
+            feature_encoding.encode_item_features(interactions)
 
     def test_one_missing_column_is_named(self):
         interactions = _interactions()
@@ -126,18 +131,18 @@ class EncodeFeaturesTest(tf.test.TestCase):
         with self.assertRaisesRegex(
             errors.UserInputError, r"no user feature\(s\) occupation;"
         ):
-            features_lib.encode_user_features(partial)
+            feature_encoding.encode_user_features(partial)
 
 
 class FeatureModelTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
         interactions = _interactions()
-        self.users = features_lib.encode_user_features(interactions)
-        self.items = features_lib.encode_item_features(interactions)
+        self.users = feature_encoding.encode_user_features(interactions)
+        self.items = feature_encoding.encode_item_features(interactions)
 
     def _model(self, num_users=4, **kwargs):
-        return features.build_feature_model(
+        return feature_model.build_feature_model(
             num_users, self.items, self.users, **{"seed": 0, **kwargs}
         )
 
@@ -162,19 +167,19 @@ class FeatureModelTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(out.shape, (5, 2))
 
     def test_accepts_a_sizes_mapping(self):
-        model = features.build_feature_model(
+        model = feature_model.build_feature_model(
             2, self.items, dict(self.users.sizes()), seed=0
         )
         self.assertEqual(
             model.keras_model.get_layer(
-                features.FEATURE_EMBEDDINGS["gender"]
+                feature_model.FEATURE_EMBEDDINGS["gender"]
             ).input_dim,
             3,
         )
 
     def test_item_features_are_constants_not_weights(self):
         model = self._model()
-        lookup = model.keras_model.get_layer(features.ITEM_FEATURE_LOOKUP)
+        lookup = model.keras_model.get_layer(feature_model.ITEM_FEATURE_LOOKUP)
         self.assertEmpty(lookup.weights)
         shapes = [tuple(w.shape) for w in model.keras_model.weights]
         self.assertNotIn(self.items.genres.shape, shapes)
@@ -185,8 +190,8 @@ class FeatureModelTest(tf.test.TestCase, parameterized.TestCase):
 
     def test_item_features_change_the_logit(self):
         model = self._model(embedding_dim=4, hidden_units=(8,))
-        # Two items with the same id embedding differ only by their features.
-        items = model.keras_model.get_layer(features.ITEM_EMBEDDING)
+        # Two items with the same id embedding differ only by their feature_model.
+        items = model.keras_model.get_layer(feature_model.ITEM_EMBEDDING)
         table = items.get_weights()[0]
         table[1] = table[0]
         items.set_weights([table])
@@ -198,8 +203,8 @@ class FeatureModelTest(tf.test.TestCase, parameterized.TestCase):
         keras_model = model.keras_model
         users, items = np.array([1, 3]), np.array([2, 0])
         out = keras_model(self._x(users, items)).numpy()
-        p = keras_model.get_layer(features.USER_EMBEDDING).get_weights()[0]
-        q = keras_model.get_layer(features.ITEM_EMBEDDING).get_weights()[0]
+        p = keras_model.get_layer(feature_model.USER_EMBEDDING).get_weights()[0]
+        q = keras_model.get_layer(feature_model.ITEM_EMBEDDING).get_weights()[0]
         expected = 0.2 * (np.sum(p[users] ** 2, 1) + np.sum(q[items] ** 2, 1))
         self.assertAllClose(out[:, mf.PENALTY_COLUMN], expected, rtol=1e-5)
 
@@ -211,15 +216,15 @@ class FeatureModelTest(tf.test.TestCase, parameterized.TestCase):
         self.assertLen(global_refs + local_refs, len(all_refs))
         self.assertCountEqual(global_refs + local_refs, all_refs)
         self.assertEqual(
-            [layer.name for layer in model.local_layers], [features.USER_EMBEDDING]
+            [layer.name for layer in model.local_layers], [feature_model.USER_EMBEDDING]
         )
         self.assertContainsSubset(
             [
-                features.ITEM_EMBEDDING,
-                features.GENRE_PROJECTION,
-                features.YEAR_EMBEDDING,
-                features.PREDICTION,
-                *features.FEATURE_EMBEDDINGS.values(),
+                feature_model.ITEM_EMBEDDING,
+                feature_model.GENRE_PROJECTION,
+                feature_model.YEAR_EMBEDDING,
+                feature_model.PREDICTION,
+                *feature_model.FEATURE_EMBEDDINGS.values(),
             ],
             [layer.name for layer in model.global_layers],
         )
@@ -246,7 +251,7 @@ class FeatureModelTest(tf.test.TestCase, parameterized.TestCase):
     )
     def test_bad_feature_sizes_raise(self, sizes, named):
         with self.assertRaisesRegex(ValueError, named):
-            features.build_feature_model(2, self.items, sizes)
+            feature_model.build_feature_model(2, self.items, sizes)
 
 
 class FeatureModelFederatedTest(tf.test.TestCase):
@@ -255,8 +260,8 @@ class FeatureModelFederatedTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
         interactions = _interactions()
-        self.users = features_lib.encode_user_features(interactions)
-        self.items = features_lib.encode_item_features(interactions)
+        self.users = feature_encoding.encode_user_features(interactions)
+        self.items = feature_encoding.encode_item_features(interactions)
 
     def _client(self, global_user, local_user, items, labels):
         features_of_user = self.users.lookup(np.full(len(items), global_user))
@@ -272,7 +277,7 @@ class FeatureModelFederatedTest(tf.test.TestCase):
 
     def _model_fn(self, num_users):
         def model_fn():
-            return features.build_feature_model(
+            return feature_model.build_feature_model(
                 num_users,
                 self.items,
                 self.users,

@@ -3,7 +3,7 @@
 User features (age, gender, occupation, zip code) belong to the user: in a
 federated run each client sends its own with its examples. Item features
 (genres, release year) are public catalogue metadata that a model looks up
-by item id (see `tff_rec.models.features`).
+by item id (see `tff_rec.models.feature_model`).
 
 Every categorical index reserves 0 for "unknown" (a missing or unparsable
 value), so a user or item without side information still has a valid index.
@@ -23,7 +23,7 @@ import numpy as np
 from tff_rec import errors
 from tff_rec.data import interactions as interactions_lib
 
-# The order of the user-feature inputs of `tff_rec.models.features`.
+# The order of the user-feature inputs of `tff_rec.models.feature_model`.
 USER_FEATURE_NAMES = ("age", "gender", "occupation", "zip_region")
 # Raw columns of `Interactions.user_features` / `.item_features` they come from.
 REQUIRED_USER_COLUMNS = ("age", "gender", "occupation", "zip_code")

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tff_rec.data import features as features_lib
+from tff_rec.data import feature_encoding
 from tff_rec.models import matrix_factorization as mf
 from tff_rec.models import ncf
 
@@ -37,13 +37,13 @@ DEFAULT_HIDDEN_UNITS = (64, 32)
 DEFAULT_L2 = ncf.DEFAULT_L2
 
 # The model's inputs, in input-spec order.
-INPUT_NAMES = ("user", "item", *features_lib.USER_FEATURE_NAMES)
+INPUT_NAMES = ("user", "item", *feature_encoding.USER_FEATURE_NAMES)
 
 USER_EMBEDDING = mf.USER_EMBEDDING
 ITEM_EMBEDDING = mf.ITEM_EMBEDDING
 # The user-feature embedding layers, by input name.
 FEATURE_EMBEDDINGS = collections.OrderedDict(
-    (name, f"{name}_embedding") for name in features_lib.USER_FEATURE_NAMES
+    (name, f"{name}_embedding") for name in feature_encoding.USER_FEATURE_NAMES
 )
 GENRE_PROJECTION = "genre_projection"
 YEAR_EMBEDDING = "year_embedding"
@@ -89,8 +89,8 @@ def batch_input_spec() -> collections.OrderedDict:
 
 def build_feature_model(
     num_users: int,
-    item_features: features_lib.ItemFeatures,
-    user_feature_sizes: Mapping[str, int] | features_lib.UserFeatures,
+    item_features: feature_encoding.ItemFeatures,
+    user_feature_sizes: Mapping[str, int] | feature_encoding.UserFeatures,
     *,
     embedding_dim: int | None = None,
     hidden_units: Sequence[int] | None = None,
@@ -105,7 +105,7 @@ def build_feature_model(
       item_features: the catalogue's encoded item features; its number of
         items sizes the item table.
       user_feature_sizes: vocabulary size of each of
-        `features_lib.USER_FEATURE_NAMES`, or the `UserFeatures` they come
+        `feature_encoding.USER_FEATURE_NAMES`, or the `UserFeatures` they come
         from.
       embedding_dim: size of every embedding and of the genre projection;
         None means `DEFAULT_EMBEDDING_DIM`.
@@ -129,12 +129,12 @@ def build_feature_model(
         DEFAULT_HIDDEN_UNITS if hidden_units is None else hidden_units
     )
     l2 = DEFAULT_L2 if l2 is None else l2
-    if isinstance(user_feature_sizes, features_lib.UserFeatures):
+    if isinstance(user_feature_sizes, feature_encoding.UserFeatures):
         user_feature_sizes = user_feature_sizes.sizes()
-    if set(user_feature_sizes) != set(features_lib.USER_FEATURE_NAMES):
+    if set(user_feature_sizes) != set(feature_encoding.USER_FEATURE_NAMES):
         raise ValueError(
             "user_feature_sizes must name exactly "
-            f"{', '.join(features_lib.USER_FEATURE_NAMES)}; got "
+            f"{', '.join(feature_encoding.USER_FEATURE_NAMES)}; got "
             f"{', '.join(sorted(user_feature_sizes)) or 'none'}."
         )
     ncf.validate_sizes(
@@ -145,7 +145,7 @@ def build_feature_model(
             "embedding_dim": embedding_dim,
             **{
                 f"user_feature_sizes[{name!r}]": user_feature_sizes[name]
-                for name in features_lib.USER_FEATURE_NAMES
+                for name in feature_encoding.USER_FEATURE_NAMES
             },
         }
     )
@@ -193,7 +193,7 @@ def build_feature_model(
             *(
                 layer(inputs[name])
                 for name, layer in zip(
-                    features_lib.USER_FEATURE_NAMES, feature_embeddings, strict=True
+                    feature_encoding.USER_FEATURE_NAMES, feature_embeddings, strict=True
                 )
             ),
             genre_projection(genres),

@@ -5,7 +5,7 @@ import collections
 import numpy as np
 import tensorflow as tf
 
-from tff_rec.compression import accounting
+from tff_rec.compression import byte_counts
 
 
 class PayloadBytesTest(tf.test.TestCase):
@@ -16,12 +16,12 @@ class PayloadBytesTest(tf.test.TestCase):
             scale=tf.constant(1.0),
             values=tf.zeros([2, 5], tf.float32),
         )
-        self.assertEqual(int(accounting.payload_bytes(payload)), 7 + 6 + 4 + 40)
-        self.assertEqual(int(accounting.payload_bytes({})), 0)
+        self.assertEqual(int(byte_counts.payload_bytes(payload)), 7 + 6 + 4 + 40)
+        self.assertEqual(int(byte_counts.payload_bytes({})), 0)
 
     def test_dense_bytes_are_float32(self):
         tensors = [tf.zeros([3, 2], tf.float64), tf.zeros([], tf.float32)]
-        self.assertEqual(int(accounting.dense_bytes(tensors)), 4 * 7)
+        self.assertEqual(int(byte_counts.dense_bytes(tensors)), 4 * 7)
 
 
 class ByteMetricsTest(tf.test.TestCase):
@@ -42,7 +42,7 @@ class ByteMetricsTest(tf.test.TestCase):
             ),
         )
         self.assertEqual(
-            accounting.byte_metrics(metrics),
+            byte_counts.byte_metrics(metrics),
             {
                 "bytes_up": 30.0,
                 "bytes_down": 70.0,
@@ -53,7 +53,7 @@ class ByteMetricsTest(tf.test.TestCase):
 
     def test_nothing_reported(self):
         self.assertEqual(
-            accounting.byte_metrics({"aggregator": {"mean_value": ()}}), {}
+            byte_counts.byte_metrics({"aggregator": {"mean_value": ()}}), {}
         )
 
     def test_summarize_totals_and_means(self):
@@ -63,7 +63,7 @@ class ByteMetricsTest(tf.test.TestCase):
             {"aborted": 1},
         ]
         self.assertEqual(
-            accounting.summarize(rows),
+            byte_counts.summarize(rows),
             {
                 "bytes_up_total": 40.0,
                 "bytes_up_per_round": 20.0,
