@@ -53,3 +53,18 @@ def parse_enum(enum_type: type[_E], value: _E | str, what: str) -> _E:
     except ValueError:
         allowed = ", ".join(repr(member.value) for member in enum_type)
         raise UserInputError(f"unknown {what} {value!r}; allowed: {allowed}") from None
+
+
+class TrainingDivergedError(RuntimeError):
+    """Training produced a non-finite loss or model; the run stopped.
+
+    Not a `UserInputError`: the input was valid, the optimization failed.
+    Pipelines exit with status 3 and the one-line message.
+
+    Attributes:
+      round_num: the round whose loss or model was not finite.
+    """
+
+    def __init__(self, message: str, round_num: int):
+        super().__init__(message)
+        self.round_num = round_num

@@ -51,10 +51,12 @@ import tensorflow_federated as tff
 import tensorflow_privacy as tfp
 
 from tff_rec import errors
+from tff_rec import settings
 from tff_rec.aggregators import laplace
 from tff_rec.aggregators import robust as robust_lib
 from tff_rec.compression import aggregation as compression_lib
 from tff_rec.compression import codec as codec_lib
+from tff_rec.privacy import accounting
 
 DEFAULT_CLIP = 1.0
 DEFAULT_INITIAL_CLIP = 0.1
@@ -120,52 +122,109 @@ def _recommended_clients(noise_multiplier: float) -> int:
     return clients
 
 
-def _reject_unused(aggregator: AggregatorType, **options: float | None) -> None:
-    for name, value in options.items():
-        if value is not None:
-            raise errors.UserInputError(
-                f"{name}={value} has no effect with aggregator={aggregator.value}"
-            )
-
-
-def _validate_dp(
-    aggregator: AggregatorType,
+def check_options(
+    aggregator: AggregatorType | str,
     *,
-    weighted: bool,
-    noise_multiplier: float | None,
-    clients_per_round: int | None,
-) -> None:
+    weighted: bool = False,
+    noise_multiplier: float | None = None,
+    clients_per_round: int | None = None,
+    clip: float | None = None,
+    target_quantile: float | None = None,
+    initial_clip: float | None = None,
+    secure: bool = False,
+    noise_calibrated: bool = False,
+) -> AggregatorType:
+    """Checks an aggregator's options, as `configure_aggregator` takes them.
+
+    Every rule of an aggregator's options is here, once: `configure_aggregator`
+    calls it, and so does a run's configuration before any data is loaded
+    (`tff_rec.privacy.config`).
+
+    Args:
+      aggregator, weighted, noise_multiplier, clients_per_round, clip,
+        target_quantile, initial_clip, secure: as for `configure_aggregator`.
+      noise_calibrated: the noise multiplier is not known yet (it will be
+        calibrated to a target epsilon): a missing one is not an error, and
+        the checks that need it are left to `configure_aggregator`.
+
+    Returns:
+      The `AggregatorType`.
+
+    Raises:
+      UserInputError: the first rule broken, naming the option, the value
+        received and what is allowed.
+    """
+    aggregator = errors.parse_enum(AggregatorType, aggregator, "aggregator")
+    if aggregator is AggregatorType.MEAN:
+        _reject_unused(
+            aggregator,
+            noise_multiplier=noise_multiplier,
+            clip=clip,
+            target_quantile=target_quantile,
+            initial_clip=initial_clip,
+        )
+        return aggregator
     if weighted:
         raise errors.UserInputError(
-            f"DP aggregators are unweighted: got aggregator={aggregator.value} "
-            "with weighted=True; use fedavg_unweighted or fedrecon with "
-            "weighted=False"
+            f"aggregator={aggregator.value!r} is differentially private and DP "
+            "aggregators are unweighted (every client's clipped update counts "
+            "the same, which is what bounds its influence); use "
+            "algorithm=fedavg_unweighted or fedrecon"
         )
-    if noise_multiplier is None:
+    if noise_multiplier is not None:
+        accounting.check_noise_multiplier(noise_multiplier)
+    elif not noise_calibrated:
         raise errors.UserInputError(
-            f"aggregator={aggregator.value} needs a noise_multiplier (>= 0)"
-        )
-    if not noise_multiplier >= 0:
-        raise errors.UserInputError(
-            f"noise_multiplier must be >= 0, got {noise_multiplier}"
+            f"aggregator={aggregator.value!r} needs noise_multiplier, or "
+            "target_epsilon to calibrate it from rounds and clients_per_round"
         )
     if clients_per_round is None:
         raise errors.UserInputError(
             f"aggregator={aggregator.value} needs clients_per_round (the "
             "denominator of the noised mean)"
         )
-    if not clients_per_round >= 1:
+    settings.check_at_least("clients_per_round", clients_per_round, 1)
+    if aggregator is AggregatorType.DP_GAUSSIAN_ADAPTIVE:
+        _reject_unused(aggregator, clip=clip)
+        if secure:
+            raise errors.UserInputError(
+                "secure aggregation cannot be combined with dp_gaussian_adaptive: "
+                "TFF 0.87's secure sum needs a clip fixed at build time; use "
+                "dp_gaussian_fixed or dp_laplace with it"
+            )
+        if initial_clip is not None:
+            settings.check_positive("initial_clip", initial_clip)
+        if target_quantile is not None:
+            settings.check_between("target_quantile", target_quantile, 0.0, 1.0)
+        if noise_multiplier is not None:
+            _check_adaptive_cohort(noise_multiplier, clients_per_round)
+        return aggregator
+    _reject_unused(
+        aggregator, target_quantile=target_quantile, initial_clip=initial_clip
+    )
+    if clip is not None:
+        settings.check_positive("clip", clip)
+    return aggregator
+
+
+def _check_adaptive_cohort(noise_multiplier: float, clients_per_round: int) -> None:
+    minimum = min_clients_per_round_for_adaptive(noise_multiplier)
+    if clients_per_round < minimum:
         raise errors.UserInputError(
-            f"clients_per_round must be >= 1, got {clients_per_round}"
+            f"clients_per_round={clients_per_round} is too small for "
+            f"dp_gaussian_adaptive with noise_multiplier={noise_multiplier}: "
+            f"the clipped-count noise needs clients_per_round >= {minimum} "
+            f"(>= {_recommended_clients(noise_multiplier)} to keep the update "
+            "noise under 2x noise_multiplier)"
         )
 
 
-def _resolve_clip(clip: float | None, name: str, default: float) -> float:
-    if clip is None:
-        return default
-    if not clip > 0:
-        raise errors.UserInputError(f"{name} must be > 0, got {clip}")
-    return float(clip)
+def _reject_unused(aggregator: AggregatorType, **options: float | None) -> None:
+    for name, value in options.items():
+        if value is not None:
+            raise errors.UserInputError(
+                f"{name}={value} has no effect with aggregator={aggregator.value}"
+            )
 
 
 def _secure_record_sum(bound: float) -> tff.aggregators.SecureSumFactory:
@@ -249,7 +308,16 @@ def configure_aggregator(
     """
     # Taken first so that every option (but `robust`) reaches the inner call.
     options = dict(locals())
-    aggregator = errors.parse_enum(AggregatorType, aggregator, "aggregator")
+    aggregator = check_options(
+        aggregator,
+        weighted=weighted,
+        noise_multiplier=noise_multiplier,
+        clients_per_round=clients_per_round,
+        clip=clip,
+        target_quantile=target_quantile,
+        initial_clip=initial_clip,
+        secure=secure,
+    )
     if robust:
         inner = configure_aggregator(**{**options, "robust": False})
         return robust_lib.robust_aggregator(
@@ -266,52 +334,20 @@ def configure_aggregator(
     if count_bytes or not codec.is_identity:
         return _with_compression(aggregator, codec, options)
     if aggregator is AggregatorType.MEAN:
-        _reject_unused(
-            aggregator,
-            noise_multiplier=noise_multiplier,
-            clip=clip,
-            target_quantile=target_quantile,
-            initial_clip=initial_clip,
-        )
         if secure:
             return tff.learning.secure_aggregator(weighted=weighted)
         if weighted:
             return tff.aggregators.MeanFactory()
         return tff.aggregators.UnweightedMeanFactory()
 
-    _validate_dp(
-        aggregator,
-        weighted=weighted,
-        noise_multiplier=noise_multiplier,
-        clients_per_round=clients_per_round,
-    )
     noise_multiplier = float(noise_multiplier)
     clients = float(clients_per_round)
 
     if aggregator is AggregatorType.DP_GAUSSIAN_ADAPTIVE:
-        _reject_unused(aggregator, clip=clip)
-        if secure:
-            raise errors.UserInputError(
-                "secure=True cannot be combined with dp_gaussian_adaptive: TFF "
-                "0.87's secure sum needs a clip fixed at build time; use "
-                "dp_gaussian_fixed or dp_laplace with secure=True"
-            )
-        initial_clip = _resolve_clip(initial_clip, "initial_clip", DEFAULT_INITIAL_CLIP)
+        if initial_clip is None:
+            initial_clip = DEFAULT_INITIAL_CLIP
         if target_quantile is None:
             target_quantile = DEFAULT_TARGET_QUANTILE
-        if not 0 < target_quantile < 1:
-            raise errors.UserInputError(
-                f"target_quantile must be in (0, 1), got {target_quantile}"
-            )
-        minimum = min_clients_per_round_for_adaptive(noise_multiplier)
-        if clients_per_round < minimum:
-            raise errors.UserInputError(
-                f"clients_per_round={clients_per_round} is too small for "
-                f"dp_gaussian_adaptive with noise_multiplier={noise_multiplier}: "
-                f"the clipped-count noise needs clients_per_round >= {minimum} "
-                f"(>= {_recommended_clients(noise_multiplier)} to keep the update "
-                "noise under 2x noise_multiplier)"
-            )
         return tff.aggregators.DifferentiallyPrivateFactory.gaussian_adaptive(
             noise_multiplier,
             clients,
@@ -319,10 +355,7 @@ def configure_aggregator(
             target_unclipped_quantile=float(target_quantile),
         )
 
-    _reject_unused(
-        aggregator, target_quantile=target_quantile, initial_clip=initial_clip
-    )
-    clip = _resolve_clip(clip, "clip", DEFAULT_CLIP)
+    clip = DEFAULT_CLIP if clip is None else float(clip)
     record_sum = _secure_record_sum(clip) if secure else None
     if aggregator is AggregatorType.DP_GAUSSIAN_FIXED:
         if record_sum is None:
@@ -371,7 +404,7 @@ def _with_compression(
         )
     # DP_GAUSSIAN_FIXED or DP_LAPLACE (adaptive + secure was refused above):
     # the clipped records' codes on the grid [-clip, clip] are summed securely.
-    clip = _resolve_clip(options["clip"], "clip", DEFAULT_CLIP)
+    clip = DEFAULT_CLIP if options["clip"] is None else float(options["clip"])
     noise_multiplier = float(options["noise_multiplier"])
     clients = float(options["clients_per_round"])
     laplace_noise = aggregator is AggregatorType.DP_LAPLACE

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -30,6 +31,9 @@ from tensorflow.python.data.util import random_seed as tf_data_random_seed
 from tff_rec.data import interactions as interactions_lib
 from tff_rec.data import partition as partition_lib
 
+# (client indices, round number) -> the clients' data for that round, as the
+# learning process's `next` takes it.
+ClientDataFn = Callable[[np.ndarray, int], list]
 DEFAULT_BATCH_SIZE = 16
 DEFAULT_SHUFFLE_BUFFER = 1024
 
@@ -65,6 +69,22 @@ class FederatedData:
 
     def client_rows(self, k: int) -> slice:
         return slice(int(self.offsets[k]), int(self.offsets[k + 1]))
+
+    def item_coverage(self) -> float:
+        """The average fraction of clients that hold an item.
+
+        Distinct (client, item) pairs over ``clients x items``, counting the
+        items that occur in the data: 1 when every client holds every item,
+        about 0.05 on ML-100K with one client per user.
+        """
+        clients = np.repeat(np.arange(self.num_clients), np.diff(self.offsets))
+        items = np.unique(self.items)
+        if not len(items):
+            return 1.0
+        pairs = np.unique(
+            clients.astype(np.int64) * (int(items.max()) + 1) + self.items
+        )
+        return len(pairs) / (self.num_clients * len(items))
 
 
 def build_federated_data(

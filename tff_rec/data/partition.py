@@ -320,25 +320,14 @@ def make_partition(
     Raises:
       UserInputError: on an unknown strategy or an invalid option.
     """
-    partition_type = _parse_partition_type(partition_type)
-    if num_clients is not None:
-        _check_num_clients(num_clients)
+    partition_type = check_num_clients(partition_type, num_clients)
     if partition_type is PartitionType.USER:
-        if num_clients is not None:
-            raise errors.UserInputError(
-                f"The 'user' partition makes one client per user; got "
-                f"num_clients={num_clients}, leave it unset."
-            )
         partition = partition_by_user(interactions)
     elif partition_type is PartitionType.ATTRIBUTE:
         partition = partition_by_attribute(
             interactions, attribute=attribute, num_clients=num_clients
         )
     else:
-        if num_clients is None:
-            raise errors.UserInputError(
-                f"The '{partition_type.value}' partition needs num_clients."
-            )
         if partition_type is PartitionType.IID:
             partition = partition_iid(interactions, num_clients=num_clients, seed=seed)
         else:
@@ -355,6 +344,37 @@ def make_partition(
 
 def _parse_partition_type(value: PartitionType | str) -> PartitionType:
     return errors.parse_enum(PartitionType, value, "partition type")
+
+
+def check_num_clients(
+    partition_type: PartitionType | str, num_clients: int | None
+) -> PartitionType:
+    """Checks `num_clients` for a partition: unset for 'user' (one client per
+    user), required for 'iid' and 'dirichlet', optional for 'attribute'.
+
+    Returns:
+      The `PartitionType`.
+
+    Raises:
+      UserInputError: on an unknown partition or a misplaced or invalid
+        `num_clients`.
+    """
+    partition_type = _parse_partition_type(partition_type)
+    if num_clients is not None:
+        _check_num_clients(num_clients)
+    if partition_type is PartitionType.USER and num_clients is not None:
+        raise errors.UserInputError(
+            f"The 'user' partition makes one client per user; got "
+            f"num_clients={num_clients}, leave it unset."
+        )
+    if num_clients is None and partition_type in (
+        PartitionType.IID,
+        PartitionType.DIRICHLET,
+    ):
+        raise errors.UserInputError(
+            f"The '{partition_type.value}' partition needs num_clients."
+        )
+    return partition_type
 
 
 def _check_num_clients(num_clients: int) -> None:

@@ -77,6 +77,15 @@ class MatrixFactorizationWeights:
             user_bias=table(mf.USER_BIAS)[:, 0],
         )
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The tables that exist, by field name (what ``final_weights.npz``
+        holds: no user tables for reconstruction, whose server has none)."""
+        return {
+            f.name: np.asarray(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) is not None
+        }
+
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         if self.user_embedding is None:
             raise ValueError("these weights have no user tables; reconstruct them")

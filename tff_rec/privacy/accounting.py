@@ -50,6 +50,7 @@ from dp_accounting import pld
 from dp_accounting import rdp
 
 from tff_rec import errors
+from tff_rec.algorithms import config as algorithms_config
 
 DEFAULT_DELTA_EXPONENT = 1.1
 # Noise multipliers searched by `calibrate_noise_multiplier`. Below the lower
@@ -103,6 +104,27 @@ def supported_accountants(
     return _SUPPORTED_ACCOUNTANTS[(Mechanism(mechanism), Sampling(sampling))]
 
 
+def check_accountant(
+    mechanism: Mechanism, sampling: Sampling, accountant: AccountantType | str | None
+) -> AccountantType:
+    """The accountant to use: `accountant`, or the default of the combination.
+
+    Raises:
+      UserInputError: if `accountant` cannot handle `mechanism` with `sampling`.
+    """
+    supported = supported_accountants(mechanism, sampling)
+    if accountant is None:
+        return supported[0]
+    accountant = errors.parse_enum(AccountantType, accountant, "accountant")
+    if accountant not in supported:
+        raise errors.UserInputError(
+            f"dp_accounting's {accountant.name} accountant cannot account "
+            f"{Mechanism(mechanism).value} noise with {Sampling(sampling).value} "
+            f"sampling; use accountant={supported[0].value}"
+        )
+    return accountant
+
+
 def default_delta(num_clients: int) -> float:
     """Returns ``1 / num_clients**1.1``, a delta below one over the population."""
     if not num_clients >= 1:
@@ -115,6 +137,26 @@ def _check_int(value: Any, name: str, minimum: int) -> None:
         raise errors.UserInputError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
         raise errors.UserInputError(f"{name} must be >= {minimum}, got {value}")
+
+
+def check_noise_multiplier(noise_multiplier: float | None) -> None:
+    """Refuses a noise multiplier that gives no finite epsilon.
+
+    Raises:
+      UserInputError: if `noise_multiplier` is None, not a number, not
+        finite or not > 0 (no noise: no differential privacy).
+    """
+    if noise_multiplier is None:
+        raise errors.UserInputError("a noise_multiplier (> 0) is required")
+    if (
+        isinstance(noise_multiplier, bool)
+        or not isinstance(noise_multiplier, (int, float, np.integer, np.floating))
+        or not (noise_multiplier > 0 and math.isfinite(noise_multiplier))
+    ):
+        raise errors.UserInputError(
+            "noise_multiplier must be > 0 for a finite epsilon (0 adds no noise: "
+            f"no differential privacy), got {noise_multiplier}"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,36 +191,14 @@ class PrivacySpec:
     def __post_init__(self):
         mechanism = errors.parse_enum(Mechanism, self.mechanism, "mechanism")
         sampling = errors.parse_enum(Sampling, self.sampling, "sampling")
-        if self.noise_multiplier is None:
-            raise errors.UserInputError("a noise_multiplier (> 0) is required")
-        if not (self.noise_multiplier > 0 and math.isfinite(self.noise_multiplier)):
-            raise errors.UserInputError(
-                f"noise_multiplier must be > 0 for a finite epsilon, got "
-                f"{self.noise_multiplier}"
-            )
+        check_noise_multiplier(self.noise_multiplier)
         _check_int(self.clients_per_round, "clients_per_round", 1)
         _check_int(self.num_clients, "num_clients", 1)
-        if self.clients_per_round > self.num_clients:
-            raise errors.UserInputError(
-                f"clients_per_round={self.clients_per_round} exceeds the "
-                f"{self.num_clients} clients (num_clients)"
-            )
+        algorithms_config.check_cohort(self.clients_per_round, self.num_clients)
         delta = default_delta(self.num_clients) if self.delta is None else self.delta
         if not 0 < delta < 1:
             raise errors.UserInputError(f"delta must be in (0, 1), got {delta}")
-        supported = supported_accountants(mechanism, sampling)
-        if self.accountant is None:
-            accountant = supported[0]
-        else:
-            accountant = errors.parse_enum(
-                AccountantType, self.accountant, "accountant"
-            )
-            if accountant not in supported:
-                raise errors.UserInputError(
-                    f"dp_accounting's {accountant.name} accountant cannot account "
-                    f"{mechanism.value} noise with {sampling.value} sampling; use "
-                    f"accountant={supported[0].value}"
-                )
+        accountant = check_accountant(mechanism, sampling, self.accountant)
         for name, value in (
             ("mechanism", mechanism),
             ("sampling", sampling),

@@ -1,4 +1,4 @@
-"""The round loop, checkpoints, metric outputs and the experiment runner."""
+"""The round loop and its hooks, checkpoints, metric outputs, the experiment."""
 
 from tff_rec.training.attacks import AttackType
 from tff_rec.training.attacks import MaliciousClients
@@ -9,7 +9,8 @@ from tff_rec.training.config import ModelType
 from tff_rec.training.config import Task
 from tff_rec.training.config import TrainConfig
 from tff_rec.training.experiment import run_experiment
-from tff_rec.training.federated import RoundSchedule
-from tff_rec.training.federated import run_rounds
+from tff_rec.training.hooks import RoundHook
+from tff_rec.training.rounds import run_rounds
+from tff_rec.training.sampling import ClientSampler
 from tff_rec.training.scenarios import SCENARIOS
 from tff_rec.training.scenarios import make_config

@@ -47,6 +47,8 @@ import tensorflow_federated as tff
 from tensorflow_federated.python.learning.templates import composers
 
 from tff_rec import errors
+from tff_rec.training import hooks
+from tff_rec.training import sampling
 
 DEFAULT_SCALE = 100.0
 DEFAULT_RANDOM_STDDEV = 1.0
@@ -234,8 +236,11 @@ def build_attacked_process(
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class MaliciousClients:
+class MaliciousClients(hooks.RoundHook):
     """The malicious clients of a run, fixed for the whole run.
+
+    As a round-loop hook it turns each round's client data into the attacked
+    process's (`client_inputs`) and counts ``clients_malicious`` per row.
 
     Attributes:
       indices: sorted client indices of the malicious clients.
@@ -299,3 +304,9 @@ class MaliciousClients:
             )
             inputs.append(collections.OrderedDict(data=dataset, attack=marker))
         return inputs
+
+    def client_data(self, round_: sampling.Round, data: list) -> list:
+        return self.client_inputs(data, round_.clients, round_.number)
+
+    def after_round(self, result: hooks.RoundResult) -> None:
+        result.row["clients_malicious"] = int(self.is_malicious(result.clients).sum())

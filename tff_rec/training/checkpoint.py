@@ -9,8 +9,8 @@ continue exactly as if it had not stopped:
 * ``round_num``: the last round completed;
 * ``rng_state``: the client-sampling `numpy.random.Generator`'s
   ``bit_generator.state``, as JSON;
-* ``accountant_state``: `PrivacyAccountant.get_state()` as JSON (``null``
-  without DP).
+* ``hook_states``: the states of the round loop's stateful hooks by name
+  (the privacy budget's accountant), as JSON.
 
 Everything else a round draws (local shuffles, dropouts, the malicious
 clients and their random updates) is seeded from the run seed and the round
@@ -42,6 +42,8 @@ import numpy as np
 import tensorflow_federated as tff
 from absl import logging as absl_logging
 
+from tff_rec import errors
+
 DEFAULT_EVERY = 1
 DEFAULT_KEEP_TOTAL = 2
 PREFIX = "program_state_"
@@ -56,13 +58,14 @@ class RoundCheckpoint:
       round_num: the last round completed (>= 1).
       state: the learning process state after that round.
       rng_state: the client-sampling generator's ``bit_generator.state``.
-      accountant_state: `PrivacyAccountant.get_state()`, or None without DP.
+      hook_states: the states of the round loop's stateful hooks, by their
+        `state_key` (see `tff_rec.training.hooks.RoundHook`).
     """
 
     round_num: int
     state: Any
     rng_state: Mapping[str, Any]
-    accountant_state: Mapping[str, Any] | None = None
+    hook_states: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class CheckpointManager:
@@ -150,7 +153,7 @@ class CheckpointManager:
             state=checkpoint.state,
             round_num=np.int64(checkpoint.round_num),
             rng_state=json.dumps(checkpoint.rng_state),
-            accountant_state=json.dumps(checkpoint.accountant_state),
+            hook_states=json.dumps(dict(checkpoint.hook_states)),
         )
         with _quiet_logs():
             _run(self._manager().save(payload, int(checkpoint.round_num)))
@@ -169,17 +172,24 @@ class CheckpointManager:
             state=state_structure,
             round_num=np.int64(0),
             rng_state="",
-            accountant_state="",
+            hook_states="",
         )
-        with _quiet_logs():
-            loaded, _ = _run(self._manager().load_latest(structure))
+        try:
+            with _quiet_logs():
+                loaded, _ = _run(self._manager().load_latest(structure))
+        except (ValueError, TypeError, KeyError) as e:
+            raise errors.UserInputError(
+                f"the checkpoints in {self._root} do not hold this run's state "
+                f"({type(e).__name__}); they were written by another version or "
+                "process: pass --fresh to start over"
+            ) from None
         if loaded is None:
             return None
         return RoundCheckpoint(
             round_num=int(loaded["round_num"]),
             state=loaded["state"],
             rng_state=json.loads(_text(loaded["rng_state"])),
-            accountant_state=json.loads(_text(loaded["accountant_state"])),
+            hook_states=json.loads(_text(loaded["hook_states"])),
         )
 
     def remove_all(self) -> None:

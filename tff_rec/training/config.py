@@ -1,351 +1,76 @@
-"""Typed configuration of one training experiment, validated up front."""
+"""A run's configuration: typed sections, each checked once, before any work.
+
+`TrainConfig` composes one section per concern, each defined (and checked)
+by the package that uses it:
+
+* ``data``: dataset, split, partition into clients (`tff_rec.data.config`);
+* ``model``: task, Keras model, loss (`tff_rec.tasks.config`);
+* ``federated``: algorithm, rounds, sampling, optimizers
+  (`tff_rec.algorithms.config`);
+* ``privacy``: aggregator, DP options, budget (`tff_rec.privacy.config`);
+* ``communication``: update and broadcast encoding
+  (`tff_rec.compression.config`);
+* ``reliability``: checkpoints, failures, robustness, attacks (this module);
+* ``evaluation``: test metrics, personalization, baselines
+  (`tff_rec.evaluation.config`).
+
+A section checks its own fields when it is made; `TrainConfig` checks the
+rules that tie sections together, each once. Every setting has a unique
+name, which is also its flag's name (``--clients_per_round``), so
+`TrainConfig.make(clients_per_round=20, ...)` and ``hparams.json`` (the
+nested `TrainConfig.as_dict`) name settings the way the command line does.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import enum
+from collections.abc import Mapping
+from typing import Any
 
 from tff_rec import errors
-from tff_rec.aggregators import factory as aggregator_factory
-from tff_rec.algorithms import optimizers
+from tff_rec import settings
+from tff_rec.algorithms import config as algorithms_config
 from tff_rec.compression import aggregation as compression_aggregation
-from tff_rec.compression import codec as compression_codec
-from tff_rec.compression import quantization
-from tff_rec.data import loaders
-from tff_rec.data import negatives as negatives_lib
-from tff_rec.data import partition as partition_lib
+from tff_rec.compression import config as compression_config
+from tff_rec.data import config as data_config
 from tff_rec.data import splits
-from tff_rec.tasks import losses
+from tff_rec.evaluation import config as evaluation_config
+from tff_rec.privacy import config as privacy_config
+from tff_rec.tasks import config as tasks_config
 from tff_rec.training import attacks
 
-
-class Algorithm(enum.Enum):
-    FEDAVG = "fedavg"
-    FEDAVG_UNWEIGHTED = "fedavg_unweighted"
-    FEDRECON = "fedrecon"
-    CENTRALIZED = "centralized"
-    LOCAL_ONLY = "local_only"
-
-    @property
-    def is_federated(self) -> bool:
-        return self in (
-            Algorithm.FEDAVG,
-            Algorithm.FEDAVG_UNWEIGHTED,
-            Algorithm.FEDRECON,
-        )
-
-
-class Task(enum.Enum):
-    """What is learnt: star ratings, or which items a user interacts with."""
-
-    RATING = "rating"
-    IMPLICIT = "implicit"
-
-
-class ModelType(enum.Enum):
-    """The Keras recommender (see `tff_rec.models`)."""
-
-    MF = "mf"
-    GMF = "gmf"
-    MLP = "mlp"
-    NEUMF = "neumf"
-    FEATURES = "features"
+Algorithm = algorithms_config.Algorithm
+Task = tasks_config.Task
+ModelType = tasks_config.ModelType
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a run. Defaults are the documented defaults.
+class ReliabilityConfig(settings.Section):
+    """What a run does about interruptions, failing and malicious clients.
 
-    The federated defaults (reconstruction, 50 single-user clients per round,
-    server SGD with a step of 25 so that sparse item-row updates are not
-    diluted by the mean) were tuned on ML-100K with a per-user 20% holdout;
-    see the README's results table.
+    Attributes:
+      checkpoint_every: save a checkpoint every this many rounds (and after
+        the last); a rerun resumes from the latest.
+      dropout_rate: probability that a sampled client fails mid-round.
+      min_clients_per_round: a round in which fewer clients report is
+        aborted (the model unchanged); None means 1.
+      robust: drop non-finite updates (with the mean aggregator also zero
+        outliers and clip).
+      malicious_fraction: simulation: this fraction of the clients is
+        malicious for the whole run.
+      attack: simulation: what malicious clients send.
     """
 
-    # Data.
-    dataset: str = loaders.DEFAULT_DATASET
-    data_dir: str | None = None
-    cache_dir: str | None = None
-    split: splits.SplitType = splits.SplitType.HOLDOUT
-    test_fraction: float = 0.2
-    partition: partition_lib.PartitionType = partition_lib.PartitionType.USER
-    num_clients: int | None = None
-    partition_attribute: str = "zip_prefix"
-    dirichlet_alpha: float = 0.5
-    # Task and model.
-    task: Task = Task.RATING
-    model: ModelType = ModelType.MF
-    loss: losses.LossType = losses.LossType.BCE
-    negatives: int = negatives_lib.DEFAULT_NEGATIVES
-    top_k: int = 10
-    eval_negatives: int = 99
-    personalize_steps: int = 0
-    embedding_dim: int = 32
-    init_stddev: float | None = None
-    user_init_stddev: float | None = None
-    l2: float = 0.05
-    bias_l2: float = 0.001
-    # Federated algorithm.
-    algorithm: Algorithm = Algorithm.FEDRECON
-    rounds: int = 60
-    clients_per_round: int = 50
-    client_epochs: int = 1
-    batch_size: int = 16
-    client_optimizer: optimizers.OptimizerType = optimizers.OptimizerType.SGD
-    client_learning_rate: float = 0.1
-    server_optimizer: optimizers.OptimizerType = optimizers.OptimizerType.SGD
-    server_learning_rate: float = 25.0
-    reconstruction_learning_rate: float = 0.5
-    reconstruction_epochs: int = 2
-    reconstruction_split: bool = False
-    eval_every: int = 10
-    # Aggregation and privacy.
-    aggregator: aggregator_factory.AggregatorType = (
-        aggregator_factory.AggregatorType.MEAN
+    checkpoint_every: int = settings.at_least(1, default=1, resumable=True)
+    dropout_rate: float = settings.between(0.0, 1.0, default=0.0, closed_low=True)
+    min_clients_per_round: int | None = settings.at_least(1, default=None)
+    robust: bool = settings.flag(default=False)
+    malicious_fraction: float = settings.between(0.0, 1.0, default=0.0, closed_low=True)
+    attack: attacks.AttackType | None = settings.choice(
+        attacks.AttackType, default=None
     )
-    noise_multiplier: float | None = None
-    clip: float | None = None
-    target_quantile: float | None = None
-    initial_clip: float | None = None
-    target_epsilon: float | None = None
-    delta: float | None = None
-    secure_aggregation: bool = False
-    client_sampling: str = "uniform"
-    accountant: str | None = None
-    # Reliability: checkpoints, client failures, robustness, simulated attacks.
-    checkpoint_every: int = 1
-    dropout_rate: float = 0.0
-    min_clients_per_round: int | None = None
-    robust: bool = False
-    malicious_fraction: float = 0.0
-    attack: attacks.AttackType | None = None
-    # Communication: see tff_rec.compression.
-    quantize_bits: int | None = None
-    broadcast_quantize_bits: int | None = None
-    topk_fraction: float | None = None
-    sparse_item_updates: bool = False
-    decoy_rows: int = 0
-    # Baselines.
-    baselines: bool = True
-    centralized_epochs: int = 15
-    centralized_l2: float = 0.1
-    centralized_batch_size: int = 512
-    centralized_learning_rate: float = 0.002
-    # Bookkeeping.
-    scenario: str | None = None
-    seed: int = 0
-    root_output_dir: str = "runs"
-    experiment_name: str = "ml100k_fedrecon"
 
-    def __post_init__(self):
-        _coerce_enum(self, "task", Task)
-        _coerce_enum(self, "model", ModelType)
-        _coerce_enum(self, "loss", losses.LossType)
-        _coerce_enum(self, "split", splits.SplitType)
-        _coerce_enum(self, "partition", partition_lib.PartitionType)
-        _coerce_enum(self, "algorithm", Algorithm)
-        _coerce_enum(self, "client_optimizer", optimizers.OptimizerType)
-        _coerce_enum(self, "server_optimizer", optimizers.OptimizerType)
-        _coerce_enum(self, "aggregator", aggregator_factory.AggregatorType)
-        if self.attack is not None:
-            _coerce_enum(self, "attack", attacks.AttackType)
-        if self.dataset not in loaders.DATASETS:
-            raise errors.UserInputError(
-                f"unknown dataset {self.dataset!r}; allowed: "
-                + ", ".join(sorted(loaders.DATASETS))
-            )
-        positive_ints = (
-            "embedding_dim",
-            "rounds",
-            "clients_per_round",
-            "client_epochs",
-            "batch_size",
-            "reconstruction_epochs",
-            "eval_every",
-            "centralized_epochs",
-            "centralized_batch_size",
-            "checkpoint_every",
-            "negatives",
-            "top_k",
-            "eval_negatives",
-        )
-        for name in positive_ints:
-            if getattr(self, name) < 1:
-                raise errors.UserInputError(
-                    f"{name} must be >= 1, got {getattr(self, name)}"
-                )
-        positive_rates = (
-            "client_learning_rate",
-            "server_learning_rate",
-            "reconstruction_learning_rate",
-            "centralized_learning_rate",
-        )
-        for name in positive_rates:
-            if not getattr(self, name) > 0:
-                raise errors.UserInputError(
-                    f"{name} must be > 0, got {getattr(self, name)}"
-                )
-        if self.init_stddev is not None and not self.init_stddev > 0:
-            raise errors.UserInputError(
-                f"init_stddev must be > 0, got {self.init_stddev}"
-            )
-        if self.user_init_stddev is not None and self.user_init_stddev < 0:
-            raise errors.UserInputError(
-                f"user_init_stddev must be >= 0, got {self.user_init_stddev}"
-            )
-        for name in ("l2", "bias_l2", "centralized_l2"):
-            if getattr(self, name) < 0:
-                raise errors.UserInputError(
-                    f"{name} must be >= 0, got {getattr(self, name)}"
-                )
-        if not 0 < self.test_fraction < 1:
-            raise errors.UserInputError(
-                f"test_fraction must be in (0, 1), got {self.test_fraction}"
-            )
-        if self.num_clients is not None and self.num_clients < 1:
-            raise errors.UserInputError(
-                f"num_clients must be >= 1, got {self.num_clients}"
-            )
-        if not self.dirichlet_alpha > 0:
-            raise errors.UserInputError(
-                f"dirichlet_alpha must be > 0, got {self.dirichlet_alpha}"
-            )
-        self._check_task()
-        self._check_privacy()
-        self._check_communication()
-        self._check_reliability()
-        if not self.experiment_name or "/" in self.experiment_name:
-            raise errors.UserInputError(
-                f"experiment_name must be a non-empty name without '/', "
-                f"got {self.experiment_name!r}"
-            )
-
-    @property
-    def is_dp(self) -> bool:
-        return self.aggregator.is_dp
-
-    @property
-    def dataset_epochs(self) -> int:
-        """Passes over a client's data that its round dataset holds:
-        `client_epochs`, except with reconstruction, whose process makes its
-        `client_epochs` post-reconstruction passes itself (and
-        `reconstruction_epochs` reconstruction passes) over one pass."""
-        if self.algorithm is Algorithm.FEDRECON:
-            return 1
-        return self.client_epochs
-
-    @property
-    def user_key(self) -> str:
-        """The client-data column that feeds the model's ``user`` input:
-        ``local_user`` (the user's position in its client's table) with
-        reconstruction, whose user tables are sized for one client, else the
-        global ``user`` id."""
-        if self.algorithm is Algorithm.FEDRECON:
-            return "local_user"
-        return "user"
-
-    def _check_privacy(self):
-        if self.client_sampling not in ("uniform", "poisson"):
-            raise errors.UserInputError(
-                f"unknown client_sampling {self.client_sampling!r}; "
-                "allowed: 'uniform', 'poisson'"
-            )
-        if self.accountant not in (None, "rdp", "pld"):
-            raise errors.UserInputError(
-                f"unknown accountant {self.accountant!r}; allowed: 'rdp', 'pld'"
-            )
-        if self.target_epsilon is not None and not self.target_epsilon > 0:
-            raise errors.UserInputError(
-                f"target_epsilon must be > 0, got {self.target_epsilon}"
-            )
-        if not self.is_dp:
-            dp_only = ("noise_multiplier", "target_epsilon", "delta")
-            given = [name for name in dp_only if getattr(self, name) is not None]
-            if given:
-                raise errors.UserInputError(
-                    f"{', '.join(given)} only apply to DP aggregators; got "
-                    f"aggregator={self.aggregator.value!r} (use dp_gaussian_fixed, "
-                    "dp_gaussian_adaptive or dp_laplace)"
-                )
-            return
-        if self.algorithm is Algorithm.FEDAVG:
-            raise errors.UserInputError(
-                f"aggregator={self.aggregator.value!r} is differentially private "
-                "and DP aggregators are unweighted (every client's clipped update "
-                "counts the same, which is what bounds its influence); use "
-                "algorithm=fedavg_unweighted or fedrecon"
-            )
-        if not self.algorithm.is_federated:
-            raise errors.UserInputError(
-                f"DP aggregators apply to federated algorithms, not "
-                f"{self.algorithm.value!r}"
-            )
-        if self.noise_multiplier is None and self.target_epsilon is None:
-            raise errors.UserInputError(
-                f"aggregator={self.aggregator.value!r} needs noise_multiplier, or "
-                "target_epsilon to calibrate it from rounds and clients_per_round"
-            )
-        if self.noise_multiplier is not None and self.noise_multiplier < 0:
-            raise errors.UserInputError(
-                f"noise_multiplier must be >= 0, got {self.noise_multiplier}"
-            )
-
-    def _check_task(self):
-        if self.task is Task.RATING:
-            if self.model is not ModelType.MF:
-                raise errors.UserInputError(
-                    f"model={self.model.value!r} predicts interactions (a click "
-                    "logit), not ratings: use it with task='implicit', or "
-                    "model='mf' for task='rating'"
-                )
-            given = [
-                name
-                for name, unset in (
-                    ("loss", losses.LossType.BCE),
-                    ("personalize_steps", 0),
-                )
-                if getattr(self, name) != unset
-            ]
-            if given:
-                raise errors.UserInputError(
-                    f"{', '.join(given)} only apply to task='implicit'"
-                )
-        if self.personalize_steps < 0:
-            raise errors.UserInputError(
-                f"personalize_steps must be >= 0, got {self.personalize_steps}"
-            )
-        if self.personalize_steps and self.split is splits.SplitType.HELD_OUT_USERS:
-            raise errors.UserInputError(
-                "personalize_steps fine-tunes on each participant's own data; "
-                "with split='held_out_users' the test users are not participants"
-            )
-        if self.personalize_steps and not self.algorithm.is_federated:
-            raise errors.UserInputError(
-                "personalize_steps fine-tunes a federated model on each client; "
-                f"algorithm={self.algorithm.value!r} is not federated"
-            )
-
-    def _check_reliability(self):
-        if not 0 <= self.dropout_rate < 1:
-            raise errors.UserInputError(
-                f"dropout_rate must be in [0, 1), got {self.dropout_rate}"
-            )
-        if self.min_clients_per_round is not None:
-            if self.min_clients_per_round < 1:
-                raise errors.UserInputError(
-                    f"min_clients_per_round must be >= 1, got "
-                    f"{self.min_clients_per_round}"
-                )
-            if self.min_clients_per_round > self.clients_per_round:
-                raise errors.UserInputError(
-                    f"min_clients_per_round={self.min_clients_per_round} exceeds "
-                    f"clients_per_round={self.clients_per_round}: most rounds "
-                    "would be aborted"
-                )
-        if not 0 <= self.malicious_fraction < 1:
-            raise errors.UserInputError(
-                f"malicious_fraction must be in [0, 1), got {self.malicious_fraction}"
-            )
+    def _check(self):
         if self.malicious_fraction > 0 and self.attack is None:
             raise errors.UserInputError(
                 f"malicious_fraction={self.malicious_fraction} needs an attack: "
@@ -355,59 +80,229 @@ class TrainConfig:
             raise errors.UserInputError(
                 f"attack={self.attack.value!r} needs malicious_fraction > 0"
             )
-        if not self.algorithm.is_federated:
-            given = [
-                name
-                for name, unset in (
-                    ("dropout_rate", 0.0),
-                    ("min_clients_per_round", None),
-                    ("robust", False),
-                    ("malicious_fraction", 0.0),
-                )
-                if getattr(self, name) != unset
-            ]
-            if given:
-                raise errors.UserInputError(
-                    f"{', '.join(given)} only apply to federated algorithms, not "
-                    f"{self.algorithm.value!r}"
-                )
 
-    def _check_communication(self):
-        compression_codec.UpdateCodec(
-            bits=self.quantize_bits,
-            topk_fraction=self.topk_fraction,
-            sparse_rows=self.sparse_item_updates,
-            decoy_rows=self.decoy_rows,
-        )
-        if self.broadcast_quantize_bits is not None:
-            quantization.check_bits(
-                self.broadcast_quantize_bits, "broadcast_quantize_bits"
-            )
-        compression_aggregation.check_decoys(self.decoy_rows, self.secure_aggregation)
-        given = [
-            name
-            for name, unset in (
-                ("quantize_bits", None),
-                ("broadcast_quantize_bits", None),
-                ("topk_fraction", None),
-                ("sparse_item_updates", False),
-            )
-            if getattr(self, name) != unset
-        ]
-        if given and not self.algorithm.is_federated:
+
+SECTIONS: dict[str, type[settings.Section]] = {
+    "data": data_config.DataConfig,
+    "model": tasks_config.ModelConfig,
+    "federated": algorithms_config.FederatedConfig,
+    "privacy": privacy_config.PrivacyConfig,
+    "communication": compression_config.CommunicationConfig,
+    "reliability": ReliabilityConfig,
+    "evaluation": evaluation_config.EvaluationConfig,
+}
+# Settings outside the sections; the output folder may be moved or renamed
+# between a run and its resumption.
+RUN_SETTINGS = ("seed", "root_output_dir", "experiment_name", "scenario")
+_RESUMABLE_RUN_SETTINGS = frozenset({"root_output_dir", "experiment_name"})
+_SECTION_OF = {
+    name: section for section, cls in SECTIONS.items() for name in cls.field_names()
+}
+
+
+def section_of(name: str) -> str | None:
+    """The section holding setting `name` (None for the run's own settings).
+
+    Raises:
+      tff_rec.errors.UserInputError: for a name that is no setting.
+    """
+    if name in RUN_SETTINGS:
+        return None
+    if name not in _SECTION_OF:
+        raise errors.UserInputError(f"unknown setting {name!r}")
+    return _SECTION_OF[name]
+
+
+def _section_field(cls):
+    return dataclasses.field(default_factory=cls)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a run; defaults are the documented defaults.
+
+    Make one from sections (``TrainConfig(federated=FederatedConfig(...))``)
+    or from setting names (`TrainConfig.make`). It is checked when made:
+    each section by itself, then the rules across sections here.
+    """
+
+    data: data_config.DataConfig = _section_field(data_config.DataConfig)
+    model: tasks_config.ModelConfig = _section_field(tasks_config.ModelConfig)
+    federated: algorithms_config.FederatedConfig = _section_field(
+        algorithms_config.FederatedConfig
+    )
+    privacy: privacy_config.PrivacyConfig = _section_field(privacy_config.PrivacyConfig)
+    communication: compression_config.CommunicationConfig = _section_field(
+        compression_config.CommunicationConfig
+    )
+    reliability: ReliabilityConfig = _section_field(ReliabilityConfig)
+    evaluation: evaluation_config.EvaluationConfig = _section_field(
+        evaluation_config.EvaluationConfig
+    )
+    seed: int = 0
+    root_output_dir: str = "runs"
+    experiment_name: str = "ml100k_fedrecon"
+    scenario: str | None = None
+
+    def __post_init__(self):
+        for name, cls in SECTIONS.items():
+            if not isinstance(getattr(self, name), cls):
+                raise TypeError(f"{name} must be a {cls.__name__}")
+        settings.check_at_least("seed", self.seed, 0)
+        if not isinstance(self.root_output_dir, str) or not self.root_output_dir:
+            raise errors.UserInputError("root_output_dir must be a non-empty path")
+        if (
+            not isinstance(self.experiment_name, str)
+            or not self.experiment_name
+            or "/" in self.experiment_name
+        ):
             raise errors.UserInputError(
-                f"{', '.join(given)} only apply to federated algorithms, not "
-                f"{self.algorithm.value!r}"
+                "experiment_name must be a non-empty name without '/', "
+                f"got {self.experiment_name!r}"
+            )
+        self._check_federated_only()
+        self._check_privacy()
+        self._check_task()
+        reliability = self.reliability
+        if (
+            reliability.min_clients_per_round is not None
+            and reliability.min_clients_per_round > self.federated.clients_per_round
+        ):
+            raise errors.UserInputError(
+                f"min_clients_per_round={reliability.min_clients_per_round} exceeds "
+                f"clients_per_round={self.federated.clients_per_round}: most "
+                "rounds would be aborted"
             )
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            f.name: (v.value if isinstance(v, enum.Enum) else v)
-            for f in dataclasses.fields(self)
-            for v in [getattr(self, f.name)]
+    @property
+    def algorithm(self) -> Algorithm:
+        return self.federated.algorithm
+
+    @property
+    def task(self) -> Task:
+        return self.model.task
+
+    @property
+    def is_dp(self) -> bool:
+        return self.privacy.is_dp
+
+    def _check_federated_only(self):
+        if self.algorithm.is_federated:
+            return
+        reason = f"only for federated algorithms, not {self.algorithm.value!r}"
+        settings.reject_given(self.privacy, self.privacy.field_names(), reason)
+        settings.reject_given(
+            self.communication, self.communication.field_names(), reason
+        )
+        settings.reject_given(
+            self.reliability,
+            ("dropout_rate", "min_clients_per_round", "robust", "malicious_fraction"),
+            reason,
+        )
+        settings.reject_given(self.evaluation, ("personalize_steps",), reason)
+
+    def _check_privacy(self):
+        federated = self.federated
+        self.privacy.check_with(
+            weighted=federated.algorithm is Algorithm.FEDAVG,
+            clients_per_round=federated.clients_per_round,
+            poisson=federated.client_sampling
+            is algorithms_config.ClientSampling.POISSON,
+        )
+        compression_aggregation.check_decoys(
+            self.communication.decoy_rows, self.privacy.secure_aggregation
+        )
+
+    def _check_task(self):
+        if not self.evaluation.personalize_steps:
+            return
+        if self.task is not Task.IMPLICIT:
+            raise errors.UserInputError(
+                "personalize_steps only applies to task='implicit'"
+            )
+        if self.data.split is splits.SplitType.HELD_OUT_USERS:
+            raise errors.UserInputError(
+                "personalize_steps fine-tunes on each participant's own data; "
+                "with split='held_out_users' the test users are not participants"
+            )
+
+    @classmethod
+    def make(cls, **values: Any) -> TrainConfig:
+        """The config of the settings `values` (by name), defaults elsewhere.
+
+        Raises:
+          tff_rec.errors.UserInputError: unknown names or invalid settings.
+        """
+        return cls().replace(**values)
+
+    def replace(self, **values: Any) -> TrainConfig:
+        """A copy with the settings `values` (by name) changed, checked again.
+
+        Raises:
+          tff_rec.errors.UserInputError: unknown names or invalid settings.
+        """
+        changes: dict[str, Any] = {}
+        by_section: dict[str, dict[str, Any]] = {}
+        for name, value in values.items():
+            section = section_of(name)
+            if section is None:
+                changes[name] = value
+            else:
+                by_section.setdefault(section, {})[name] = value
+        for section, fields in by_section.items():
+            changes[section] = dataclasses.replace(getattr(self, section), **fields)
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The nested form written to ``hparams.json`` (enums as values)."""
+        nested: dict[str, Any] = {
+            name: getattr(self, name).as_dict() for name in SECTIONS
         }
+        nested.update({name: getattr(self, name) for name in RUN_SETTINGS})
+        return nested
 
+    def flat(self) -> dict[str, Any]:
+        """Every setting by name (enums as values)."""
+        flat = {name: getattr(self, name) for name in RUN_SETTINGS}
+        for name in SECTIONS:
+            flat.update(getattr(self, name).as_dict())
+        return flat
 
-def _coerce_enum(config, name, enum_type):
-    value = errors.parse_enum(enum_type, getattr(config, name), name)
-    object.__setattr__(config, name, value)
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
+        """The config of `as_dict` output, or of a flat dict of settings.
+
+        Raises:
+          tff_rec.errors.UserInputError: unknown names or invalid settings.
+        """
+        flat = {k: v for k, v in values.items() if k not in SECTIONS}
+        for name in SECTIONS:
+            section = values.get(name, {})
+            if not isinstance(section, Mapping):
+                raise errors.UserInputError(f"{name} must be a mapping of settings")
+            for key in section:
+                if section_of(key) != name:
+                    raise errors.UserInputError(
+                        f"unknown setting {key!r} in section {name!r}"
+                    )
+            flat.update(section)
+        return cls.make(**flat)
+
+    @staticmethod
+    def resumable_names() -> frozenset[str]:
+        """Settings that may change between a run and its resumption: they
+        do not change the federated rounds."""
+        names = set(_RESUMABLE_RUN_SETTINGS)
+        for cls in SECTIONS.values():
+            names |= cls.resumable_names()
+        return frozenset(names)
+
+    def changes_from(self, other: TrainConfig) -> list[tuple[str, Any, Any]]:
+        """``(name, other's value, this one's)`` for every setting that
+        differs and would change the federated rounds (not resumable)."""
+        mine, theirs = self.flat(), other.flat()
+        return [
+            (name, theirs[name], mine[name])
+            for name in mine
+            if name not in self.resumable_names() and mine[name] != theirs[name]
+        ]

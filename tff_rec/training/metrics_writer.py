@@ -9,9 +9,9 @@ Layout of ``<root_output_dir>/<experiment_name>/``::
     results.json      final metrics, written atomically at the end
 
 `tff_rec.training.experiment` adds ``vocabularies.json`` (the raw ids) and
-``final_weights.npz`` (the server's model); the names below, and
-`read_json_object` and `read_arrays`, are what every reader of a run folder
-uses.
+the task ``final_weights.npz`` (the server's model, `write_arrays`); the
+names below, and `read_json_object` and `read_arrays`, are what every reader
+of a run folder uses.
 """
 
 from __future__ import annotations
@@ -67,6 +67,15 @@ def read_arrays(path: pathlib.Path) -> dict[str, np.ndarray]:
             return {key: np.asarray(npz[key]) for key in npz.files}
     except (OSError, ValueError) as e:
         raise errors.DataFormatError(str(path), f"not a readable .npz ({e})") from None
+
+
+def write_arrays(path: os.PathLike | str, arrays: Mapping[str, object]) -> pathlib.Path:
+    """Writes named arrays to the ``.npz`` file `path` atomically."""
+    path = pathlib.Path(path)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
+    tmp.replace(path)
+    return path
 
 
 def write_json(path: os.PathLike | str, payload: object) -> None:

@@ -1,9 +1,10 @@
 """Scenario presets: documented sets of `TrainConfig` settings.
 
-A scenario is nothing more than the settings listed here; any setting given
-explicitly (a flag on the command line, a keyword in Python) wins over the
-preset. `describe` prints them, and ``hparams.json`` records the resolved
-configuration of every run.
+A scenario is nothing more than the settings listed here, by name (each
+name belongs to one section of `tff_rec.training.config.TrainConfig`); any
+setting given explicitly (a flag on the command line, a keyword in Python)
+wins over the preset. `describe` prints them section by section, and
+``hparams.json`` records the resolved configuration of every run.
 
 * ``ecommerce_stores``: regional stores hold their customers' purchases
   (cross-silo). ML-100K users are grouped into 10 stores by the first digit
@@ -145,22 +146,30 @@ def make_config(
 
     Args:
       name: a scenario, or None for the plain defaults.
-      explicit: settings given by the user; they override the preset.
+      explicit: settings given by the user, by name; they override the
+        preset.
 
     Raises:
       tff_rec.errors.UserInputError: unknown scenario or invalid settings.
     """
-    settings: dict[str, object] = {}
+    values: dict[str, object] = {}
     if name is not None:
-        settings.update(get(name).settings)
-        settings["scenario"] = name
-    settings.update(explicit)
-    return config_lib.TrainConfig(**settings)
+        values.update(get(name).settings)
+        values["scenario"] = name
+    values.update(explicit)
+    return config_lib.TrainConfig.make(**values)
 
 
 def describe(name: str) -> str:
-    """The preset's settings, one ``--flag=value`` per line."""
+    """The preset's settings, one ``--flag=value`` per line, by section."""
     scenario = get(name)
     lines = [f"{scenario.name}: {scenario.description}"]
-    lines += [f"  --{key}={value}" for key, value in scenario.settings.items()]
+    by_section: dict[str, list[str]] = {}
+    for key, value in scenario.settings.items():
+        section = config_lib.section_of(key) or "run"
+        by_section.setdefault(section, []).append(f"    --{key}={value}")
+    for section in [*config_lib.SECTIONS, "run"]:
+        if section in by_section:
+            lines.append(f"  {section}:")
+            lines += by_section[section]
     return "\n".join(lines)

@@ -1,0 +1,165 @@
+"""The federated section of a run: the algorithm, its rounds and optimizers."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+from tff_rec import errors
+from tff_rec import settings
+from tff_rec.algorithms import optimizers
+
+
+class Algorithm(enum.Enum):
+    """What trains the model: a federated algorithm or a baseline."""
+
+    FEDAVG = "fedavg"
+    FEDAVG_UNWEIGHTED = "fedavg_unweighted"
+    FEDRECON = "fedrecon"
+    CENTRALIZED = "centralized"
+    LOCAL_ONLY = "local_only"
+
+    @property
+    def is_federated(self) -> bool:
+        return self in (
+            Algorithm.FEDAVG,
+            Algorithm.FEDAVG_UNWEIGHTED,
+            Algorithm.FEDRECON,
+        )
+
+    @property
+    def is_weighted(self) -> bool:
+        """Whether clients' updates are weighted by their examples."""
+        return self in (Algorithm.FEDAVG, Algorithm.FEDRECON)
+
+
+class ClientSampling(enum.Enum):
+    """How a round's clients are drawn from the population."""
+
+    UNIFORM = "uniform"
+    POISSON = "poisson"
+
+
+# The server step when `FederatedConfig.server_learning_rate` is None.
+#
+# A client's SGD changes only the embedding rows of the items (and, with
+# FedAvg, the user) its examples touch, and the server's mean divides each
+# row's change by all of the round's clients, most of which left it alone.
+# The default step undoes that dilution: `SERVER_STEP_SCALE` divided by the
+# item coverage of the training data (`FederatedData.item_coverage`: the
+# average fraction of clients that hold an item). On ML-100K with one client
+# per user (coverage 0.0504) this is 25 for reconstruction and
+# unweighted FedAvg, the step they were tuned at, and 10 for weighted FedAvg,
+# whose heaviest clients' user rows carry up to 0.14 of a round's weight and
+# diverge at 25. On dense data (every client holding most items) the step
+# falls towards the scale itself, where 25 diverges.
+SERVER_STEP_SCALE = {
+    Algorithm.FEDRECON: 1.26,
+    Algorithm.FEDAVG_UNWEIGHTED: 1.26,
+    Algorithm.FEDAVG: 0.504,
+}
+# With differential privacy the step is not derived from the data (its
+# coverage would be one more statistic released without noise): these apply.
+DP_SERVER_LEARNING_RATE = {
+    Algorithm.FEDRECON: 25.0,
+    Algorithm.FEDAVG_UNWEIGHTED: 25.0,
+}
+
+
+def default_server_learning_rate(
+    algorithm: Algorithm, *, coverage: float, private: bool = False
+) -> float:
+    """The server step of `algorithm` on data of item `coverage` (see above).
+
+    Args:
+      algorithm: a federated algorithm.
+      coverage: the average fraction of clients that hold an item, in (0, 1].
+      private: the run is differentially private: `DP_SERVER_LEARNING_RATE`.
+
+    Returns:
+      The step, rounded to two significant digits.
+    """
+    if private:
+        return DP_SERVER_LEARNING_RATE[algorithm]
+    step = SERVER_STEP_SCALE[algorithm] / coverage
+    return float(f"{step:.2g}")
+
+
+def check_cohort(clients_per_round: int, num_clients: int) -> None:
+    """Refuses more clients per round than the population holds.
+
+    Raises:
+      tff_rec.errors.UserInputError: if `clients_per_round` > `num_clients`.
+    """
+    if clients_per_round > num_clients:
+        raise errors.UserInputError(
+            f"clients_per_round={clients_per_round} exceeds the {num_clients} "
+            "clients in the data"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class FederatedConfig(settings.Section):
+    """The algorithm, its rounds, client sampling and optimizers.
+
+    Attributes:
+      algorithm: a federated algorithm, or a baseline trained on its own
+        (``centralized``, ``local_only``).
+      rounds: federated rounds.
+      clients_per_round: clients sampled per round (expected, with Poisson
+        sampling).
+      client_sampling: ``uniform`` (exactly `clients_per_round`) or
+        ``poisson`` (each client independently with probability
+        ``clients_per_round / N``, what DP accounting assumes).
+      client_epochs: local passes over a client's data per round (with
+        reconstruction: the passes after reconstructing).
+      batch_size: local batch size.
+      client_optimizer, client_learning_rate: the clients' optimizer.
+      server_optimizer, server_learning_rate: the server's optimizer; a
+        None step means `default_server_learning_rate` of the algorithm and
+        the training data.
+      reconstruction_learning_rate, reconstruction_epochs: reconstruction's
+        SGD on the user (local) variables, each round.
+      reconstruction_split: reconstruct on half of a client's batches and
+        train the global variables on the other half (the paper's split).
+    """
+
+    algorithm: Algorithm = settings.choice(Algorithm, default=Algorithm.FEDRECON)
+    rounds: int = settings.at_least(1, default=60)
+    clients_per_round: int = settings.at_least(1, default=50)
+    client_sampling: ClientSampling = settings.choice(
+        ClientSampling, default=ClientSampling.UNIFORM
+    )
+    client_epochs: int = settings.at_least(1, default=1)
+    batch_size: int = settings.at_least(1, default=16)
+    client_optimizer: optimizers.OptimizerType = settings.choice(
+        optimizers.OptimizerType, default=optimizers.OptimizerType.SGD
+    )
+    client_learning_rate: float = settings.positive(default=0.1)
+    server_optimizer: optimizers.OptimizerType = settings.choice(
+        optimizers.OptimizerType, default=optimizers.OptimizerType.SGD
+    )
+    server_learning_rate: float | None = settings.positive(default=None)
+    reconstruction_learning_rate: float = settings.positive(default=0.5)
+    reconstruction_epochs: int = settings.at_least(1, default=2)
+    reconstruction_split: bool = settings.flag(default=False)
+
+    @property
+    def dataset_epochs(self) -> int:
+        """Passes over a client's data that its round data holds:
+        `client_epochs`, except with reconstruction, whose process makes its
+        `client_epochs` post-reconstruction passes itself (and
+        `reconstruction_epochs` reconstruction passes) over one pass."""
+        if self.algorithm is Algorithm.FEDRECON:
+            return 1
+        return self.client_epochs
+
+    @property
+    def user_key(self) -> str:
+        """The client-data column that feeds the model's ``user`` input:
+        ``local_user`` (the user's position in its client's table) with
+        reconstruction, whose user tables are sized for one client, else the
+        global ``user`` id."""
+        if self.algorithm is Algorithm.FEDRECON:
+            return "local_user"
+        return "user"

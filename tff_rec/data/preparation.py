@@ -1,0 +1,93 @@
+"""A run's data made ready: loaded, split, partitioned into clients."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from absl import logging
+
+from tff_rec.data import client_data as client_data_lib
+from tff_rec.data import config as data_config
+from tff_rec.data import interactions as interactions_lib
+from tff_rec.data import loaders
+from tff_rec.data import partition as partition_lib
+from tff_rec.data import splits
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedData:
+    """The data of a run.
+
+    Attributes:
+      interactions: the whole table (vocabularies, features).
+      split: train / test (and the held-out users' history).
+      partition: the training users grouped into clients.
+      federated: the training rows by client.
+    """
+
+    interactions: interactions_lib.Interactions
+    split: splits.Split
+    partition: partition_lib.Partition
+    federated: client_data_lib.FederatedData
+
+    @property
+    def history(self) -> interactions_lib.Interactions:
+        """What evaluation may use to build users' representations: the
+        training interactions, plus the held-out users' history for
+        `splits.SplitType.HELD_OUT_USERS`."""
+        return training_history(self.split)
+
+    def summary(self) -> dict[str, object]:
+        """What a run's ``results.json`` records about its data."""
+        return {
+            "num_clients": self.partition.num_clients,
+            "partition": self.partition.stats(),
+        }
+
+
+def training_history(split: splits.Split) -> interactions_lib.Interactions:
+    """`PreparedData.history` of a split."""
+    if split.test_history is None:
+        return split.train
+    train, extra = split.train, split.test_history
+    return dataclasses.replace(
+        train,
+        users=np.concatenate([train.users, extra.users]),
+        items=np.concatenate([train.items, extra.items]),
+        ratings=np.concatenate([train.ratings, extra.ratings]),
+        timestamps=None
+        if train.timestamps is None or extra.timestamps is None
+        else np.concatenate([train.timestamps, extra.timestamps]),
+    )
+
+
+def prepare(config: data_config.DataConfig, *, seed: int) -> PreparedData:
+    """Loads, splits and partitions the data as `config` says.
+
+    Raises:
+      tff_rec.errors.UserInputError: missing or malformed data, or options
+        the data cannot satisfy (more clients than users, say).
+    """
+    interactions = loaders.load_dataset(
+        config.dataset, config.data_dir, cache_dir=config.cache_dir
+    )
+    logging.info("Loaded %s: %s", config.dataset, interactions.stats())
+    split = splits.make_split(
+        interactions, config.split, seed=seed, test_fraction=config.test_fraction
+    )
+    partition = partition_lib.make_partition(
+        split.train,
+        config.partition,
+        num_clients=config.num_clients,
+        attribute=config.partition_attribute,
+        alpha=config.dirichlet_alpha,
+        seed=seed,
+    )
+    print(f"Partition: {partition.summary()}", flush=True)
+    return PreparedData(
+        interactions=interactions,
+        split=split,
+        partition=partition,
+        federated=client_data_lib.build_federated_data(split.train, partition),
+    )

@@ -1,0 +1,191 @@
+"""The federated stage of a run: build the process, run the rounds, finish.
+
+`train_federated` is a short script over owners: the privacy section gives
+the DP mechanism, `tff_rec.training.process` the learning process, the task
+its clients' data and the evaluation of the server's model, and the round
+loop (`tff_rec.training.rounds`) runs with its hooks: the privacy budget,
+the malicious clients of a simulated attack, divergence detection, periodic
+evaluation, the metrics release and the progress line.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+from tff_rec.aggregators import factory as aggregator_factory
+from tff_rec.algorithms import config as algorithms_config
+from tff_rec.compression import byte_counts
+from tff_rec.data import preparation
+from tff_rec.privacy import accounting
+from tff_rec.tasks import base as tasks_base
+from tff_rec.training import attacks
+from tff_rec.training import budget as budget_lib
+from tff_rec.training import checkpoint as checkpoint_lib
+from tff_rec.training import config as config_lib
+from tff_rec.training import divergence
+from tff_rec.training import hooks as hooks_lib
+from tff_rec.training import metrics_writer as metrics_writer_lib
+from tff_rec.training import process as process_lib
+from tff_rec.training import rounds as rounds_lib
+from tff_rec.training import sampling
+
+
+def _announce(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def server_learning_rate(
+    config: config_lib.TrainConfig, data: preparation.PreparedData
+) -> tuple[float, bool]:
+    """The run's server step and whether it was derived from the data."""
+    federated = config.federated
+    if federated.server_learning_rate is not None:
+        return federated.server_learning_rate, False
+    step = algorithms_config.default_server_learning_rate(
+        federated.algorithm,
+        coverage=data.federated.item_coverage(),
+        private=config.is_dp,
+    )
+    return step, not config.is_dp
+
+
+def _privacy_results(budget: budget_lib.PrivacyBudget, history, clip) -> dict:
+    spec = budget.accountant.spec
+    return {
+        "epsilon": budget.accountant.epsilon(),
+        "delta": spec.delta,
+        "noise_multiplier": spec.noise_multiplier,
+        "clip": next((row["clip"] for row in reversed(history) if "clip" in row), clip),
+        "privacy": budget.accountant.report(),
+    }
+
+
+def train_federated(
+    config: config_lib.TrainConfig,
+    task: tasks_base.Task,
+    data: preparation.PreparedData,
+    writer: metrics_writer_lib.MetricsWriter,
+    checkpoints: checkpoint_lib.CheckpointManager | None,
+) -> tuple[dict[str, Any], tasks_base.Trained | None]:
+    """Trains `config`'s federated algorithm; returns its results and model.
+
+    Returns:
+      ``(results, trained)``: the run's round statistics (rounds, timing,
+      bytes, privacy spent) and the final model, or ``trained`` None when
+      training diverged (``results`` then says where: ``diverged``,
+      ``diverged_round``, ``message``).
+    """
+    federated, privacy, reliability = (
+        config.federated,
+        config.privacy,
+        config.reliability,
+    )
+    num_clients = data.partition.num_clients
+    poisson = federated.client_sampling is algorithms_config.ClientSampling.POISSON
+    spec = privacy.spec(
+        rounds=federated.rounds,
+        clients_per_round=federated.clients_per_round,
+        num_clients=num_clients,
+        poisson=poisson,
+    )
+    if spec is not None:
+        _announce("Privacy: " + accounting.epsilon_statement(spec, federated.rounds))
+    step, derived = server_learning_rate(config, data)
+    malicious = None
+    if reliability.malicious_fraction > 0:
+        malicious = attacks.MaliciousClients.sample(
+            num_clients, reliability.malicious_fraction, config.seed
+        )
+
+    def build():
+        aggregator = process_lib.build_aggregator(
+            privacy,
+            config.communication,
+            algorithm=federated.algorithm,
+            clients_per_round=federated.clients_per_round,
+            spec=spec,
+            robust=reliability.robust,
+        )
+        return process_lib.build_process(
+            task,
+            federated,
+            aggregator=aggregator,
+            broadcast_bits=config.communication.broadcast_quantize_bits,
+            server_learning_rate=step,
+            num_users=data.federated.max_users_per_client
+            if federated.algorithm is algorithms_config.Algorithm.FEDRECON
+            else data.interactions.num_users,
+            private=privacy.is_dp,
+        )
+
+    process = (
+        build()
+        if malicious is None
+        else attacks.build_attacked_process(build, reliability.attack)
+    )
+    process, client_data_fn = task.client_inputs(
+        process, attacked=malicious is not None
+    )
+    sampler = sampling.ClientSampler(
+        num_clients,
+        federated.clients_per_round,
+        client_data_fn,
+        sampling=federated.client_sampling,
+        seed=config.seed,
+        dropout_rate=reliability.dropout_rate,
+        min_clients=reliability.min_clients_per_round,
+    )
+    budget = None
+    if spec is not None:
+        budget = budget_lib.PrivacyBudget(
+            accounting.PrivacyAccountant(spec), privacy.target_epsilon
+        )
+    advice = (
+        f"lower --server_learning_rate (now {step:g}"
+        + (", the default for this algorithm and data" if derived else "")
+        + f") or --client_learning_rate (now {federated.client_learning_rate:g}), "
+        "and rerun with --fresh"
+    )
+    hooks = [
+        hook
+        for hook in (
+            budget,
+            malicious,
+            divergence.DivergenceGuard(process, advice),
+            hooks_lib.PeriodicEvaluation(
+                lambda state: task.evaluate(process, state),
+                config.evaluation.eval_every,
+            ),
+            hooks_lib.MetricsRelease(writer),
+            hooks_lib.ProgressRelease(federated.rounds),
+        )
+        if hook is not None
+    ]
+    outcome = rounds_lib.run_rounds(
+        process, sampler, rounds=federated.rounds, hooks=hooks, checkpoints=checkpoints
+    )
+    history = writer.previous_rows + outcome.history
+    results: dict[str, Any] = {"server_learning_rate": step, "rounds": len(history)}
+    if outcome.diverged_round is not None:
+        results.update(
+            diverged=True,
+            diverged_round=outcome.diverged_round,
+            message=outcome.stopped,
+        )
+        return results, None
+    if outcome.stopped is not None:
+        _announce(outcome.stopped)
+    trained = task.finish(process, outcome.state, history[-1] if history else {})
+    if budget is not None:
+        clip = aggregator_factory.DEFAULT_CLIP if privacy.clip is None else privacy.clip
+        results.update(_privacy_results(budget, history, clip))
+    results.update(byte_counts.summarize(history))
+    seconds = float(np.median([row["round_seconds"] for row in history] or [np.nan]))
+    results.update(
+        seconds_per_round=seconds,
+        client_updates_per_second=federated.clients_per_round / seconds,
+    )
+    return results, trained
