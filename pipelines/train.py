@@ -151,18 +151,15 @@ _setting(
 _setting(
     flags.DEFINE_float,
     "server_learning_rate",
-    "Server step size. Default: derived per algorithm from the data, "
-    + ", ".join(
-        f"{a.value} {scale:g}"
-        for a, scale in algorithms_config.SERVER_STEP_SCALE.items()
-    )
-    + " divided by the item coverage (the average fraction of clients holding "
-    "an item): 25, 25 and 10 on ML-100K with one client per user. With DP: "
+    "Server step size. Default: per algorithm, "
     + ", ".join(
         f"{a.value} {step:g}"
-        for a, step in algorithms_config.DP_SERVER_LEARNING_RATE.items()
+        for a, step in algorithms_config.TUNED_SERVER_LEARNING_RATE.items()
     )
-    + ".",
+    + " on data like ML-100K with one client per user, scaled by "
+    f"{algorithms_config.TUNED_COVERAGE:g} / (the data's average fraction of "
+    "clients holding an item), e.g. about 3 on data where every client holds "
+    "half the items. DP runs do not read the data for it: the unscaled step.",
 )
 _setting(
     flags.DEFINE_float,

@@ -45,24 +45,20 @@ class ClientSampling(enum.Enum):
 # A client's SGD changes only the embedding rows of the items (and, with
 # FedAvg, the user) its examples touch, and the server's mean divides each
 # row's change by all of the round's clients, most of which left it alone.
-# The default step undoes that dilution: `SERVER_STEP_SCALE` divided by the
-# item coverage of the training data (`FederatedData.item_coverage`: the
-# average fraction of clients that hold an item). On ML-100K with one client
-# per user (coverage 0.0504) this is 25 for reconstruction and
-# unweighted FedAvg, the step they were tuned at, and 10 for weighted FedAvg,
+# The step that undoes this dilution is inversely proportional to the item
+# coverage of the training data (`FederatedData.item_coverage`: the average
+# fraction of clients that hold an item). The defaults are the steps tuned on
+# ML-100K with one client per user (`TUNED_SERVER_LEARNING_RATE`, at its
+# coverage `TUNED_COVERAGE`), scaled by `TUNED_COVERAGE / coverage`: 25 for
+# reconstruction and unweighted FedAvg there, and 10 for weighted FedAvg,
 # whose heaviest clients' user rows carry up to 0.14 of a round's weight and
 # diverge at 25. On dense data (every client holding most items) the step
-# falls towards the scale itself, where 25 diverges.
-SERVER_STEP_SCALE = {
-    Algorithm.FEDRECON: 1.26,
-    Algorithm.FEDAVG_UNWEIGHTED: 1.26,
-    Algorithm.FEDAVG: 0.504,
-}
-# With differential privacy the step is not derived from the data (its
-# coverage would be one more statistic released without noise): these apply.
-DP_SERVER_LEARNING_RATE = {
+# falls towards 1, where 25 diverges.
+TUNED_COVERAGE = 0.0515
+TUNED_SERVER_LEARNING_RATE = {
     Algorithm.FEDRECON: 25.0,
     Algorithm.FEDAVG_UNWEIGHTED: 25.0,
+    Algorithm.FEDAVG: 10.0,
 }
 
 
@@ -74,14 +70,16 @@ def default_server_learning_rate(
     Args:
       algorithm: a federated algorithm.
       coverage: the average fraction of clients that hold an item, in (0, 1].
-      private: the run is differentially private: `DP_SERVER_LEARNING_RATE`.
+      private: the run is differentially private: the step is not derived
+        from the data (its coverage would be one more statistic released
+        without noise): the tuned step applies.
 
     Returns:
       The step, rounded to two significant digits.
     """
-    if private:
-        return DP_SERVER_LEARNING_RATE[algorithm]
-    step = SERVER_STEP_SCALE[algorithm] / coverage
+    step = TUNED_SERVER_LEARNING_RATE[algorithm]
+    if not private:
+        step *= TUNED_COVERAGE / coverage
     return float(f"{step:.2g}")
 
 

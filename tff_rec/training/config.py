@@ -275,6 +275,9 @@ class TrainConfig:
         Raises:
           tff_rec.errors.UserInputError: unknown names or invalid settings.
         """
+        if not isinstance(values.get("data"), Mapping):
+            # Flat, as written by versions before the sections.
+            return cls.make(**values)
         flat = {k: v for k, v in values.items() if k not in SECTIONS}
         for name in SECTIONS:
             section = values.get(name, {})
