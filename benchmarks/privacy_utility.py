@@ -97,13 +97,14 @@ def _private_references(split, epsilons) -> list[dict[str, object]]:
     Each row is the best of `REFERENCE_CLIPS` x `REFERENCE_ITEM_L2S`.
     """
     from tff_rec.privacy import accounting
+    from tff_rec.privacy import calibration
 
     train, test = split.train, split.test
     prior = float((np.min(train.ratings) + np.max(train.ratings)) / 2)
     num_users = train.num_users
     rows = []
     for target in epsilons:
-        z = accounting.calibrate_noise_multiplier(
+        z = calibration.calibrate_noise_multiplier(
             target_epsilon=target,
             rounds=1,
             clients_per_round=num_users,

@@ -31,6 +31,7 @@ from absl import flags
 
 from pipelines import common
 from tff_rec.privacy import accounting
+from tff_rec.privacy import statements
 
 DEFAULT_NUM_CLIENTS = 943  # ML-100K users.
 
@@ -80,10 +81,10 @@ def main(argv):
                 sampling=_SAMPLING.value,
                 accountant=_ACCOUNTANT.value,
             )
-            print(accounting.epsilon_statement(spec, _ROUNDS.value))
+            print(statements.epsilon_statement(spec, _ROUNDS.value))
         else:
             print(
-                accounting.noise_statement(
+                statements.noise_statement(
                     target_epsilon=_TARGET_EPSILON.value,
                     rounds=_ROUNDS.value,
                     clients_per_round=_CLIENTS_PER_ROUND.value,

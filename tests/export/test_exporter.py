@@ -1,5 +1,5 @@
-"""Tests of `export_run`: layout, versions, refusals, warmup, model card, and
-the SavedModel of real training runs loaded in a fresh process."""
+"""Tests of `export_run`: layout, versions, refusals, and the SavedModel of
+real training runs loaded in a fresh process."""
 
 import collections
 import json
@@ -16,9 +16,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 from absl.testing import parameterized
-from tensorflow_serving.apis import prediction_log_pb2
 
 from tests import synthetic
+from tests.export import run_dirs
 from tff_rec import errors
 from tff_rec.data import loaders
 from tff_rec.data import splits
@@ -32,57 +32,6 @@ TIMEOUT_S = 300
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 
 
-def write_run(
-    run_dir,
-    *,
-    algorithm="centralized",
-    num_users=5,
-    num_items=8,
-    dim=3,
-    seed=0,
-    drop=(),
-    replace=None,
-    results=None,
-):
-    """Writes the files `run_experiment` leaves in a run directory."""
-    rng = np.random.default_rng(seed)
-    run_dir = pathlib.Path(run_dir)
-    run_dir.mkdir(parents=True)
-    hparams = {
-        "algorithm": algorithm,
-        "dataset": "csv",
-        "embedding_dim": dim,
-        "l2": 0.05,
-        "bias_l2": 0.001,
-        "centralized_l2": 0.1,
-        "split": "holdout",
-    }
-    item_ids = [f"i{i}" for i in range(num_items)]
-    item_ids[1] = "Amélie (2001)"
-    vocabularies = {
-        "user_ids": [f"u{u}" for u in range(num_users)],
-        "item_ids": item_ids,
-    }
-    arrays = {
-        "item_embedding": rng.normal(size=(num_items, dim)).astype(np.float32),
-        "item_bias": rng.normal(0, 0.3, num_items).astype(np.float32),
-        "global_bias": np.float32(3.5),
-    }
-    if algorithm != "fedrecon":
-        arrays["user_embedding"] = rng.normal(size=(num_users, dim)).astype(np.float32)
-        arrays["user_bias"] = rng.normal(0, 0.3, num_users).astype(np.float32)
-    for key in drop:
-        del arrays[key]
-    arrays.update(replace or {})
-    if results is None:
-        results = {"algorithm": algorithm, "test_rmse": 0.95, "test_mae": 0.75}
-    (run_dir / "hparams.json").write_text(json.dumps(hparams))
-    (run_dir / "vocabularies.json").write_text(json.dumps(vocabularies))
-    (run_dir / "results.json").write_text(json.dumps(results))
-    np.savez(run_dir / "final_weights.npz", **arrays)
-    return run_dir
-
-
 def load_weights(run_dir):
     with np.load(pathlib.Path(run_dir) / "final_weights.npz") as npz:
         arrays = {key: npz[key] for key in npz.files}
@@ -94,14 +43,9 @@ def _strings(values):
     return tf.constant(values, tf.string, shape=[len(values)])
 
 
-class ExportRunTest(tf.test.TestCase, parameterized.TestCase):
-    def setUp(self):
-        super().setUp()
-        self.tmp = pathlib.Path(tempfile.mkdtemp(dir=self.get_temp_dir()))
-        self.export_dir = self.tmp / "export"
-
+class ExportRunTest(run_dirs.ExportTestCase):
     def test_writes_tf_serving_layout(self):
-        run_dir = write_run(self.tmp / "movies")
+        run_dir = run_dirs.write_run(self.tmp / "movies")
         path = exporter.export_run(run_dir, self.export_dir)
         self.assertEqual(path, self.export_dir / "movies" / "1")
         for name in (
@@ -115,7 +59,7 @@ class ExportRunTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(os.listdir(self.export_dir / "movies"), ["1"])
 
     def test_versions_increase_and_old_versions_are_kept(self):
-        run_dir = write_run(self.tmp / "run")
+        run_dir = run_dirs.write_run(self.tmp / "run")
         first = exporter.export_run(run_dir, self.export_dir, model_name="recs")
         second = exporter.export_run(run_dir, self.export_dir, model_name="recs")
         self.assertEqual([first.name, second.name], ["1", "2"])
@@ -130,7 +74,7 @@ class ExportRunTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(following.name, "8")
 
     def test_existing_or_invalid_version_is_refused(self):
-        run_dir = write_run(self.tmp / "run")
+        run_dir = run_dirs.write_run(self.tmp / "run")
         exporter.export_run(run_dir, self.export_dir)
         with self.assertRaisesRegex(errors.UserInputError, "version 1 already exists"):
             exporter.export_run(run_dir, self.export_dir, version=1)
@@ -140,7 +84,7 @@ class ExportRunTest(tf.test.TestCase, parameterized.TestCase):
             exporter.export_run(run_dir, self.export_dir, model_name="a/b")
 
     def test_loaded_model_scores_match_the_weights(self):
-        run_dir = write_run(self.tmp / "run")
+        run_dir = run_dirs.write_run(self.tmp / "run")
         weights = load_weights(run_dir)
         loaded = tf.saved_model.load(str(exporter.export_run(run_dir, self.export_dir)))
         run = exporter.load_run(run_dir)
@@ -161,7 +105,7 @@ class ExportRunTest(tf.test.TestCase, parameterized.TestCase):
         )
 
     def test_reconstruction_run_treats_users_as_oov(self):
-        run_dir = write_run(self.tmp / "recon", algorithm="fedrecon")
+        run_dir = run_dirs.write_run(self.tmp / "recon", algorithm="fedrecon")
         weights = load_weights(run_dir)
         path = exporter.export_run(run_dir, self.export_dir)
         loaded = tf.saved_model.load(str(path))
@@ -176,7 +120,7 @@ class ExportRunTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(card["history_ridge"], {"l2": 0.05, "bias_l2": 0.001})
 
     def test_weights_go_through_model_weights_assign(self):
-        run_dir = write_run(self.tmp / "run")
+        run_dir = run_dirs.write_run(self.tmp / "run")
         original = tff.learning.models.ModelWeights.assign_weights_to
         with mock.patch.object(
             tff.learning.models.ModelWeights,
@@ -219,14 +163,14 @@ class ExportRunTest(tf.test.TestCase, parameterized.TestCase):
         ),
     )
     def test_unassigned_variable_is_refused(self, run_kwargs, message):
-        run_dir = write_run(self.tmp / "bad", **run_kwargs)
+        run_dir = run_dirs.write_run(self.tmp / "bad", **run_kwargs)
         with self.assertRaisesRegex(errors.UserInputError, "unassigned") as raised:
             exporter.export_run(run_dir, self.export_dir)
         self.assertRegex(str(raised.exception), message)
         self.assertEqual(exporter.existing_versions(self.export_dir / "bad"), [])
 
     def test_failed_save_leaves_no_version_folder(self):
-        run_dir = write_run(self.tmp / "run")
+        run_dir = run_dirs.write_run(self.tmp / "run")
         exporter.export_run(run_dir, self.export_dir)
 
         def crash(module, path, signatures):
@@ -249,90 +193,17 @@ class ExportRunTest(tf.test.TestCase, parameterized.TestCase):
     def test_incomplete_run_directory_is_refused(self, missing, message):
         run_dir = self.tmp / "run"
         if missing is not None:
-            write_run(run_dir)
+            run_dirs.write_run(run_dir)
             (run_dir / missing).unlink()
         with self.assertRaisesRegex(errors.UserInputError, message):
             exporter.export_run(run_dir, self.export_dir)
         self.assertFalse((self.export_dir / "run").exists())
 
     def test_malformed_json_is_refused(self):
-        run_dir = write_run(self.tmp / "run")
+        run_dir = run_dirs.write_run(self.tmp / "run")
         (run_dir / "hparams.json").write_text("{not json")
         with self.assertRaisesRegex(errors.DataFormatError, "hparams.json:1"):
             exporter.export_run(run_dir, self.export_dir)
-
-    @parameterized.named_parameters(
-        ("with_privacy", {"epsilon": 3.2, "delta": 1e-5}, 3.2, 1e-5),
-        ("without_privacy", {}, None, None),
-    )
-    def test_model_card(self, privacy, epsilon, delta):
-        results = {
-            "algorithm": "centralized",
-            "test_rmse": 0.93,
-            "test_mae": 0.72,
-            "centralized_test_rmse": 0.91,
-            "wall_seconds": 3.0,
-            **privacy,
-        }
-        run_dir = write_run(self.tmp / "run", results=results)
-        path = exporter.export_run(run_dir, self.export_dir, model_name="m")
-        card = json.loads((path / "model_card.json").read_text())
-        self.assertEqual(card["model_name"], "m")
-        self.assertEqual(card["version"], 1)
-        self.assertEqual(card["dataset"], "csv")
-        self.assertEqual(card["algorithm"], "centralized")
-        self.assertEqual(
-            card["metrics"],
-            {"test_rmse": 0.93, "test_mae": 0.72, "centralized_test_rmse": 0.91},
-        )
-        self.assertEqual(card["privacy"], {"epsilon": epsilon, "delta": delta})
-        self.assertEqual((card["num_users"], card["num_items"]), (5, 8))
-        self.assertEqual(card["embedding_dim"], 3)
-        self.assertTrue(card["user_tables"])
-        # Centralized runs train with centralized_l2.
-        self.assertEqual(card["history_ridge"], {"l2": 0.1, "bias_l2": 0.001})
-        self.assertCountEqual(card["signatures"], serving.SIGNATURE_NAMES)
-        self.assertEqual(
-            card["signatures"][serving.RECOMMEND]["inputs"],
-            {
-                "user_id": {"dtype": "string", "shape": []},
-                "k": {"dtype": "int32", "shape": []},
-                "exclude_item_ids": {"dtype": "string", "shape": [None]},
-            },
-        )
-        self.assertEqual(
-            card["signatures"][serving.SERVING_DEFAULT]["outputs"],
-            {"score": {"dtype": "float32", "shape": [None]}},
-        )
-
-    @parameterized.parameters("centralized", "fedrecon")
-    def test_warmup_requests_parse_and_run(self, algorithm):
-        run_dir = write_run(self.tmp / "run", algorithm=algorithm)
-        path = exporter.export_run(run_dir, self.export_dir, model_name="warm")
-        loaded = tf.saved_model.load(str(path))
-        records = [
-            prediction_log_pb2.PredictionLog.FromString(raw.numpy())
-            for raw in tf.data.TFRecordDataset(
-                str(path / "assets.extra" / "tf_serving_warmup_requests")
-            )
-        ]
-        self.assertBetween(len(records), len(serving.SIGNATURE_NAMES), 100)
-        seen = collections.Counter()
-        for record in records:
-            request = record.predict_log.request
-            self.assertEqual(request.model_spec.name, "warm")
-            signature = loaded.signatures[request.model_spec.signature_name]
-            _, specs = signature.structured_input_signature
-            self.assertCountEqual(request.inputs, specs)
-            inputs = {
-                name: tf.constant(tf.make_ndarray(proto), specs[name].dtype)
-                for name, proto in request.inputs.items()
-            }
-            outputs = signature(**inputs)
-            for value in outputs.values():
-                self.assertNotEmpty(value.numpy())
-            seen[request.model_spec.signature_name] += 1
-        self.assertCountEqual(seen, serving.SIGNATURE_NAMES)
 
 
 # Loads exports in a process that never imported tff_rec, runs the requests

@@ -8,6 +8,7 @@ from absl.testing import parameterized
 
 from tests.pipelines import cli
 from tff_rec.privacy import accounting
+from tff_rec.privacy import calibration
 
 TIMEOUT_S = 120
 _NUMBER = r"([0-9.eE+-]+)"
@@ -71,7 +72,7 @@ class PrivacyCliTest(parameterized.TestCase):
         )
         self.assertIsNotNone(match, result.stdout)
         printed = float(match[1])
-        calibrated = accounting.calibrate_noise_multiplier(
+        calibrated = calibration.calibrate_noise_multiplier(
             target_epsilon=3.0,
             rounds=40,
             clients_per_round=20,

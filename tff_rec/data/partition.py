@@ -29,6 +29,7 @@ from absl import logging
 
 from tff_rec import errors
 from tff_rec.data import interactions as interactions_lib
+from tff_rec.data import user_groups
 
 DEFAULT_ATTRIBUTE = "zip_prefix"
 DEFAULT_ALPHA = 0.5
@@ -36,13 +37,6 @@ DEFAULT_LABEL = "genre"
 DEFAULT_SEED = 0
 # Dirichlet draws tried before empty clients are filled deterministically.
 DEFAULT_MAX_DRAWS = 10
-
-ZIP_PREFIX = "zip_prefix"
-GENRE = "genre"
-# Group of users whose zip code is missing or does not start with a digit.
-OTHER_GROUP = "other"
-# Group of users whose attribute (other than the zip prefix) is missing.
-UNKNOWN_GROUP = "unknown"
 
 
 class PartitionType(enum.Enum):
@@ -165,7 +159,7 @@ def partition_by_attribute(
     Raises:
       UserInputError: on an unknown attribute or an invalid `num_clients`.
     """
-    values = _user_attribute(interactions, attribute, "attribute")
+    values = user_groups.user_attribute(interactions, attribute, "attribute")
     active = np.unique(interactions.users)
     names, codes = np.unique([values[u] for u in active], return_inverse=True)
     rows_per_user = np.bincount(interactions.users, minlength=interactions.num_users)
@@ -273,7 +267,7 @@ def partition_dirichlet(
         isinstance(alpha, (int, float, np.integer, np.floating)) and alpha > 0
     ):
         raise errors.UserInputError(f"alpha must be a number > 0, got {alpha!r}.")
-    labels = _user_labels(interactions, label)[active]
+    labels = user_groups.user_labels(interactions, label)[active]
     rng = _rng(seed)
     for _ in range(DEFAULT_MAX_DRAWS):
         client_of_active = _dirichlet_draw(labels, num_clients, alpha, rng)
@@ -411,54 +405,6 @@ def _active_users_for(
 def _numbered_ids(num_clients: int) -> list[str]:
     width = len(str(num_clients - 1))
     return [f"client_{k:0{width}d}" for k in range(num_clients)]
-
-
-def _available_user_features(
-    interactions: interactions_lib.Interactions,
-) -> list[str]:
-    names = sorted(interactions.user_features)
-    if "zip_code" in interactions.user_features:
-        names.append(ZIP_PREFIX)
-    return names
-
-
-def _user_attribute(
-    interactions: interactions_lib.Interactions, name: str, argument: str
-) -> list[str]:
-    """Returns the value of user feature `name` per user, as group names."""
-    features = interactions.user_features
-    if name == ZIP_PREFIX and "zip_code" in features:
-        return [
-            str(z)[0] if z is not None and str(z)[:1].isdigit() else OTHER_GROUP
-            for z in features["zip_code"]
-        ]
-    if name not in features:
-        available = ", ".join(repr(n) for n in _available_user_features(interactions))
-        raise errors.UserInputError(
-            f"{argument}={name!r} is not a user feature of '{interactions.name}'; "
-            f"available: {available or 'none'}."
-        )
-    return [UNKNOWN_GROUP if v is None else str(v) for v in features[name]]
-
-
-def _user_labels(interactions: interactions_lib.Interactions, label: str) -> np.ndarray:
-    """Returns an integer label code per user (users without rows get any)."""
-    if label != GENRE:
-        values = _user_attribute(interactions, label, "label")
-        return np.unique(values, return_inverse=True)[1]
-    genres = interactions.item_features.get("genres")
-    if genres is None:
-        raise errors.UserInputError(
-            f"label='genre' needs the item feature 'genres', which "
-            f"'{interactions.name}' lacks; use a user feature as label instead "
-            f"(available: {', '.join(_available_user_features(interactions))})."
-        )
-    first = [g[0] if g else UNKNOWN_GROUP for g in genres]
-    names, item_codes = np.unique(first, return_inverse=True)
-    counts = np.zeros((interactions.num_users, len(names)), np.int64)
-    np.add.at(counts, (interactions.users, item_codes[interactions.items]), 1)
-    # argmax takes the first maximum: ties go to the alphabetically first genre.
-    return counts.argmax(axis=1)
 
 
 def _dirichlet_draw(

@@ -8,9 +8,9 @@
         saved_model.pb, variables/      the `serving.RecommenderServingModule`
         assets.extra/tf_serving_warmup_requests
                                         PredictionLog records TF Serving
-                                        replays at load time
+                                        replays at load time (`warmup`)
         model_card.json                 data, algorithm, metrics, privacy,
-                                        sizes, signatures
+                                        sizes, signatures (`model_card`)
 
 Versions are integer folders, as TF Serving expects; older versions are kept
 (TF Serving serves the highest by default). A version is written into a
@@ -21,7 +21,6 @@ leaves a half-written version folder that TF Serving would try to load.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import os
 import pathlib
 import re
@@ -33,24 +32,19 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
-from tensorflow.core.framework import tensor_pb2
-from tensorflow_serving.apis import predict_pb2
-from tensorflow_serving.apis import prediction_log_pb2
 
 from tff_rec import errors
+from tff_rec.export import model_card
 from tff_rec.export import serving
+from tff_rec.export import warmup
 from tff_rec.models import matrix_factorization as mf
 from tff_rec.training import metrics_writer
 
 DEFAULT_FIRST_VERSION = 1
-DEFAULT_WARMUP_K = 10
-MODEL_CARD_FILE = "model_card.json"
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 #: Algorithms whose server never holds user tables.
 RECONSTRUCTION_ALGORITHMS = ("fedrecon",)
 #: Algorithms trained with ``centralized_l2`` instead of ``l2``.
 CENTRALIZED_ALGORITHMS = ("centralized", "local_only")
-MIN_TF_SERVING_VERSION = "2.14"
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -278,167 +272,6 @@ def build_serving_module(run: RunArtifacts) -> serving.RecommenderServingModule:
     )
 
 
-def _string_proto(values) -> tensor_pb2.TensorProto:
-    return tf.make_tensor_proto(np.array(values, dtype=object), dtype=tf.string)
-
-
-def warmup_requests(
-    model_name: str,
-    user_ids: Sequence[str],
-    item_ids: Sequence[str],
-    *,
-    k: int | None = None,
-) -> list[prediction_log_pb2.PredictionLog]:
-    """A few valid `PredictRequest`s per signature, as `PredictionLog`s.
-
-    Args:
-      model_name: the served model's name (``model_spec.name``).
-      user_ids: known users (may be empty: an OOV id is used instead).
-      item_ids: the catalogue.
-      k: the ``k`` of the ranking requests; None means `DEFAULT_WARMUP_K`.
-
-    Returns:
-      The records, two or more per signature.
-    """
-    k = DEFAULT_WARMUP_K if k is None else k
-    users = list(user_ids[:2]) or ["warmup-unknown-user"]
-    items = list(item_ids[:3])
-    history, ratings = items[:2], np.array([4.0, 3.0][: len(items[:2])], np.float32)
-    empty_ids = _string_proto([])
-    k_proto = tf.make_tensor_proto(k, dtype=tf.int32)
-    inputs_by_signature = {
-        serving.SERVING_DEFAULT: [
-            {"user_id": _string_proto(users[:1]), "item_id": _string_proto(items[:1])},
-            {
-                "user_id": _string_proto([users[-1]] * len(items)),
-                "item_id": _string_proto(items),
-            },
-        ],
-        serving.RECOMMEND: [
-            {
-                "user_id": _string_proto(users[0]),
-                "k": k_proto,
-                "exclude_item_ids": empty_ids,
-            },
-            {
-                "user_id": _string_proto(users[-1]),
-                "k": k_proto,
-                "exclude_item_ids": _string_proto(items[:1]),
-            },
-        ],
-        serving.RECOMMEND_FROM_HISTORY: [
-            {
-                "history_item_ids": _string_proto(history),
-                "history_ratings": tf.make_tensor_proto(ratings),
-                "k": k_proto,
-                "exclude_item_ids": _string_proto(history),
-            },
-            {
-                "history_item_ids": empty_ids,
-                "history_ratings": tf.make_tensor_proto(np.zeros([0], np.float32)),
-                "k": k_proto,
-                "exclude_item_ids": empty_ids,
-            },
-        ],
-        serving.SCORE_FROM_HISTORY: [
-            {
-                "history_item_ids": _string_proto(history),
-                "history_ratings": tf.make_tensor_proto(ratings),
-                "item_id": _string_proto(items),
-            },
-            {
-                "history_item_ids": empty_ids,
-                "history_ratings": tf.make_tensor_proto(np.zeros([0], np.float32)),
-                "item_id": _string_proto(items[:1]),
-            },
-        ],
-    }
-    records = []
-    for signature_name, requests in inputs_by_signature.items():
-        for inputs in requests:
-            request = predict_pb2.PredictRequest()
-            request.model_spec.name = model_name
-            request.model_spec.signature_name = signature_name
-            for name, proto in inputs.items():
-                request.inputs[name].CopyFrom(proto)
-            records.append(
-                prediction_log_pb2.PredictionLog(
-                    predict_log=prediction_log_pb2.PredictLog(request=request)
-                )
-            )
-    return records
-
-
-def write_warmup_requests(
-    path: os.PathLike | str, records: Sequence[prediction_log_pb2.PredictionLog]
-) -> None:
-    """Writes `records` as a TFRecord file (TF Serving's warmup format)."""
-    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for record in records:
-            writer.write(record.SerializeToString())
-
-
-def _spec_json(spec: tf.TensorSpec) -> dict[str, object]:
-    return {"dtype": spec.dtype.name, "shape": spec.shape.as_list()}
-
-
-def signature_table(
-    signatures: Mapping[str, tf.types.experimental.ConcreteFunction],
-) -> dict[str, dict[str, dict[str, dict[str, object]]]]:
-    """Inputs and outputs (dtype, shape; None = any size) of each signature."""
-    table = {}
-    for name, function in signatures.items():
-        args, kwargs = function.structured_input_signature
-        input_specs = {spec.name: spec for spec in args} | dict(kwargs)
-        table[name] = {
-            "inputs": {k: _spec_json(v) for k, v in sorted(input_specs.items())},
-            "outputs": {
-                k: _spec_json(tf.TensorSpec(v.shape, v.dtype))
-                for k, v in sorted(function.structured_outputs.items())
-            },
-        }
-    return table
-
-
-def model_card(
-    run: RunArtifacts,
-    *,
-    model_name: str,
-    version: int,
-    signatures: Mapping[str, tf.types.experimental.ConcreteFunction],
-) -> dict[str, object]:
-    """The ``model_card.json`` payload of an export of `run`."""
-    results = run.results
-    l2, bias_l2 = run.ridge
-    return {
-        "model_name": model_name,
-        "version": version,
-        "exported_at": datetime.datetime.now(datetime.UTC).isoformat(),
-        "source_run_dir": str(run.run_dir.resolve()),
-        "dataset": run.hparams.get("dataset", results.get("dataset")),
-        "algorithm": run.algorithm,
-        "split": run.hparams.get("split"),
-        "metrics": {
-            key: value
-            for key, value in sorted(results.items())
-            if key.endswith(("_rmse", "_mae")) or key == "rounds"
-        },
-        "privacy": {
-            "epsilon": results.get("epsilon"),
-            "delta": results.get("delta"),
-        },
-        "num_users": len(run.user_ids),
-        "num_items": len(run.item_ids),
-        "user_tables": run.has_user_tables,
-        "embedding_dim": run.embedding_dim,
-        "history_ridge": {"l2": l2, "bias_l2": bias_l2},
-        "signatures": signature_table(signatures),
-        "min_tf_serving_version": MIN_TF_SERVING_VERSION,
-        "tensorflow_version": tf.__version__,
-    }
-
-
 def existing_versions(model_dir: os.PathLike | str) -> list[int]:
     """The integer version folders under `model_dir`, ascending."""
     model_dir = pathlib.Path(model_dir)
@@ -503,13 +336,13 @@ def export_run(
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=model_dir))
     try:
         tf.saved_model.save(module, str(staging), signatures=signatures)
-        write_warmup_requests(
-            staging / WARMUP_FILE,
-            warmup_requests(model_name, module_user_ids(run), run.item_ids),
+        warmup.write_warmup_requests(
+            staging / warmup.WARMUP_FILE,
+            warmup.warmup_requests(model_name, module_user_ids(run), run.item_ids),
         )
         metrics_writer.write_json(
-            staging / MODEL_CARD_FILE,
-            model_card(
+            staging / model_card.MODEL_CARD_FILE,
+            model_card.model_card(
                 run, model_name=model_name, version=version, signatures=signatures
             ),
         )

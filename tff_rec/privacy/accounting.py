@@ -53,15 +53,6 @@ from tff_rec import errors
 from tff_rec.algorithms import config as algorithms_config
 
 DEFAULT_DELTA_EXPONENT = 1.1
-# Noise multipliers searched by `calibrate_noise_multiplier`. Below the lower
-# end the PLD of the mechanism becomes very large; above the upper end the
-# model learns nothing.
-DEFAULT_MIN_NOISE_MULTIPLIER = 0.05
-DEFAULT_MAX_NOISE_MULTIPLIER = 1e4
-# Tolerance on the calibrated noise multiplier.
-DEFAULT_CALIBRATION_TOLERANCE = 1e-5
-# `max_rounds` gives up beyond this many rounds.
-DEFAULT_MAX_ROUNDS_SEARCHED = 2**24
 _EPSILON_CACHE_SIZE = 4096
 
 
@@ -132,7 +123,17 @@ def default_delta(num_clients: int) -> float:
     return 1.0 / num_clients**DEFAULT_DELTA_EXPONENT
 
 
-def _check_int(value: Any, name: str, minimum: int) -> None:
+def check_int(value: Any, name: str, minimum: int) -> None:
+    """Checks that `value` is an integer >= `minimum`.
+
+    Args:
+      value: the value to check.
+      name: what the value is called in the error message ("rounds").
+      minimum: the smallest allowed value.
+
+    Raises:
+      UserInputError: naming the value, if it is not such an integer.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise errors.UserInputError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
@@ -192,8 +193,8 @@ class PrivacySpec:
         mechanism = errors.parse_enum(Mechanism, self.mechanism, "mechanism")
         sampling = errors.parse_enum(Sampling, self.sampling, "sampling")
         check_noise_multiplier(self.noise_multiplier)
-        _check_int(self.clients_per_round, "clients_per_round", 1)
-        _check_int(self.num_clients, "num_clients", 1)
+        check_int(self.clients_per_round, "clients_per_round", 1)
+        check_int(self.num_clients, "num_clients", 1)
         algorithms_config.check_cohort(self.clients_per_round, self.num_clients)
         delta = default_delta(self.num_clients) if self.delta is None else self.delta
         if not 0 < delta < 1:
@@ -314,140 +315,8 @@ def epsilon(spec: PrivacySpec, rounds: int) -> float:
     Raises:
       UserInputError: if `rounds` is negative.
     """
-    _check_int(rounds, "rounds", 0)
+    check_int(rounds, "rounds", 0)
     return _epsilon(spec, int(rounds))
-
-
-def max_rounds(spec: PrivacySpec, target_epsilon: float) -> int:
-    """The most rounds of `spec` whose epsilon stays within `target_epsilon`.
-
-    Args:
-      spec: the mechanism.
-      target_epsilon: the budget (> 0).
-
-    Returns:
-      The largest r with ``epsilon(spec, r) <= target_epsilon`` (0 if even one
-      round exceeds it).
-
-    Raises:
-      UserInputError: if `target_epsilon` <= 0, or the budget allows more than
-        `DEFAULT_MAX_ROUNDS_SEARCHED` rounds.
-    """
-    _check_epsilon(target_epsilon)
-    if epsilon(spec, 1) > target_epsilon:
-        return 0
-    low, high = 1, 2  # epsilon(low) <= target; find high with epsilon > target.
-    while epsilon(spec, high) <= target_epsilon:
-        if high >= DEFAULT_MAX_ROUNDS_SEARCHED:
-            raise errors.UserInputError(
-                f"target_epsilon={target_epsilon} allows more than "
-                f"{DEFAULT_MAX_ROUNDS_SEARCHED} rounds"
-            )
-        low, high = high, 2 * high
-    while high - low > 1:
-        middle = (low + high) // 2
-        if epsilon(spec, middle) <= target_epsilon:
-            low = middle
-        else:
-            high = middle
-    return low
-
-
-def _check_epsilon(target_epsilon: float | None) -> None:
-    if target_epsilon is None:
-        raise errors.UserInputError("a target_epsilon (> 0) is required")
-    if not (target_epsilon > 0 and math.isfinite(target_epsilon)):
-        raise errors.UserInputError(
-            f"target_epsilon must be > 0 and finite, got {target_epsilon}"
-        )
-
-
-def calibrate_noise_multiplier(
-    *,
-    target_epsilon: float,
-    rounds: int,
-    clients_per_round: int,
-    num_clients: int,
-    delta: float | None = None,
-    mechanism: Mechanism | str = Mechanism.GAUSSIAN,
-    sampling: Sampling | str = Sampling.POISSON,
-    accountant: AccountantType | str | None = None,
-) -> float:
-    """The smallest noise multiplier whose `rounds` rounds spend `target_epsilon`.
-
-    Uses `dp_accounting.calibrate_dp_mechanism` (Brent's method) on the events
-    of `round_event`, searching noise multipliers in
-    [`DEFAULT_MIN_NOISE_MULTIPLIER`, `DEFAULT_MAX_NOISE_MULTIPLIER`].
-
-    Args:
-      target_epsilon: the budget (> 0).
-      rounds: number of training rounds (>= 1).
-      clients_per_round: clients per round.
-      num_clients: the population.
-      delta: None means `default_delta(num_clients)`.
-      mechanism: Gaussian (default) or Laplace.
-      sampling: Poisson (default) or fixed-size.
-      accountant: None means the default for mechanism and sampling.
-
-    Returns:
-      A noise multiplier z with ``epsilon <= target_epsilon``, within
-      `DEFAULT_CALIBRATION_TOLERANCE` of the smallest such z.
-
-    Raises:
-      UserInputError: for bad inputs, or a target that needs a noise multiplier
-        outside the searched range.
-    """
-    _check_epsilon(target_epsilon)
-    if rounds is None:
-        raise errors.UserInputError("rounds (>= 1) is required")
-    _check_int(rounds, "rounds", 1)
-    # Validates everything but the noise multiplier.
-    template = PrivacySpec(
-        mechanism=mechanism,
-        noise_multiplier=1.0,
-        clients_per_round=clients_per_round,
-        num_clients=num_clients,
-        delta=delta,
-        sampling=sampling,
-        accountant=accountant,
-    )
-
-    def spent(z: float) -> float:
-        return epsilon(template.replace(noise_multiplier=z), rounds)
-
-    # Bracket the root by doubling or halving from 1, so that the costly
-    # accounting of tiny noise multipliers runs only when the target needs it.
-    lower, upper = 1.0, 1.0
-    if spent(upper) > target_epsilon:
-        while spent(upper) > target_epsilon:
-            if upper >= DEFAULT_MAX_NOISE_MULTIPLIER:
-                raise errors.UserInputError(
-                    f"target_epsilon={target_epsilon} needs a noise_multiplier "
-                    f"above {DEFAULT_MAX_NOISE_MULTIPLIER:g} for {rounds} rounds"
-                )
-            lower, upper = upper, min(2 * upper, DEFAULT_MAX_NOISE_MULTIPLIER)
-    else:
-        lower = upper / 2
-        while spent(lower) <= target_epsilon:
-            if lower <= DEFAULT_MIN_NOISE_MULTIPLIER:
-                raise errors.UserInputError(
-                    f"target_epsilon={target_epsilon} is reached with a "
-                    f"noise_multiplier below {DEFAULT_MIN_NOISE_MULTIPLIER:g}; "
-                    "such weak privacy is not calibrated"
-                )
-            upper, lower = lower, max(lower / 2, DEFAULT_MIN_NOISE_MULTIPLIER)
-    return float(
-        dp_accounting.calibrate_dp_mechanism(
-            make_fresh_accountant=lambda: make_accountant(template),
-            make_event_from_param=lambda z: dp_accounting.SelfComposedDpEvent(
-                round_event(template.replace(noise_multiplier=z)), rounds
-            ),
-            target_epsilon=target_epsilon,
-            target_delta=template.delta,
-            bracket_interval=dp_accounting.ExplicitBracketInterval(lower, upper),
-            tol=DEFAULT_CALIBRATION_TOLERANCE,
-        )
-    )
 
 
 def assumption(spec: PrivacySpec) -> str:
@@ -486,7 +355,7 @@ class PrivacyAccountant:
           spec: the mechanism of every round.
           rounds: rounds already composed (>= 0).
         """
-        _check_int(rounds, "rounds", 0)
+        check_int(rounds, "rounds", 0)
         self._spec = spec
         self._rounds = int(rounds)
 
@@ -529,7 +398,7 @@ class PrivacyAccountant:
                 f"the saved privacy state is for {saved.as_dict()}, but this run "
                 f"uses {self._spec.as_dict()}"
             )
-        _check_int(state["rounds"], "rounds", 0)
+        check_int(state["rounds"], "rounds", 0)
         self._rounds = int(state["rounds"])
 
     @classmethod
@@ -552,76 +421,3 @@ class PrivacyAccountant:
             "accountant": spec.accountant.value,
             "assumption": assumption(spec),
         }
-
-
-def _conditions(spec: PrivacySpec) -> str:
-    return (
-        f"q={spec.sampling_probability:.3g}, "
-        f"{spec.sampling.value.replace('_', '-')} sampling, {spec.accountant.name}"
-    )
-
-
-def _round_up(value: float, digits: int = 4) -> float:
-    """`value` rounded up to `digits` significant digits."""
-    rounded = float(f"{value:.{digits}g}")
-    if rounded < value:
-        exponent = math.floor(math.log10(abs(value))) - digits + 1
-        rounded = float(f"{rounded + 10.0**exponent:.{digits}g}")
-    return rounded
-
-
-def epsilon_statement(spec: PrivacySpec, rounds: int) -> str:
-    """One line: the epsilon spent by `rounds` rounds of `spec`, and how.
-
-    E.g. ``epsilon=3.21 delta=5.3e-04 after 100 rounds (gaussian,
-    noise_multiplier=1, q=0.053, poisson sampling, RDP)``.
-    """
-    spent = epsilon(spec, rounds)
-    return (
-        f"epsilon={spent:.4g} delta={spec.delta:.2e} after {rounds} rounds "
-        f"({spec.mechanism.value}, noise_multiplier={spec.noise_multiplier:.4g}, "
-        f"{_conditions(spec)})"
-    )
-
-
-def noise_statement(
-    *,
-    target_epsilon: float,
-    rounds: int,
-    clients_per_round: int,
-    num_clients: int,
-    delta: float | None = None,
-    mechanism: Mechanism | str = Mechanism.GAUSSIAN,
-    sampling: Sampling | str = Sampling.POISSON,
-    accountant: AccountantType | str | None = None,
-) -> str:
-    """One line: the noise multiplier that reaches `target_epsilon`, and how.
-
-    The multiplier is printed rounded up (4 significant digits), so using the
-    printed value keeps epsilon within the target. Arguments as for
-    `calibrate_noise_multiplier`.
-    """
-    z = calibrate_noise_multiplier(
-        target_epsilon=target_epsilon,
-        rounds=rounds,
-        clients_per_round=clients_per_round,
-        num_clients=num_clients,
-        delta=delta,
-        mechanism=mechanism,
-        sampling=sampling,
-        accountant=accountant,
-    )
-    spec = PrivacySpec(
-        mechanism=mechanism,
-        noise_multiplier=z,
-        clients_per_round=clients_per_round,
-        num_clients=num_clients,
-        delta=delta,
-        sampling=sampling,
-        accountant=accountant,
-    )
-    return (
-        f"noise_multiplier={_round_up(z):.4g} reaches epsilon={target_epsilon:g} "
-        f"delta={spec.delta:.2e} after {rounds} rounds "
-        f"({spec.mechanism.value}, {_conditions(spec)})"
-    )

@@ -7,6 +7,7 @@ import dataclasses
 from tff_rec import settings
 from tff_rec.aggregators import factory as aggregator_factory
 from tff_rec.privacy import accounting
+from tff_rec.privacy import calibration
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,7 +116,7 @@ class PrivacyConfig(settings.Section):
             return None
         noise_multiplier = self.noise_multiplier
         if noise_multiplier is None:
-            noise_multiplier = accounting.calibrate_noise_multiplier(
+            noise_multiplier = calibration.calibrate_noise_multiplier(
                 target_epsilon=self.target_epsilon,
                 rounds=rounds,
                 clients_per_round=clients_per_round,

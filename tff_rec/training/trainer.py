@@ -20,6 +20,7 @@ from tff_rec.algorithms import config as algorithms_config
 from tff_rec.compression import byte_counts
 from tff_rec.data import preparation
 from tff_rec.privacy import accounting
+from tff_rec.privacy import statements
 from tff_rec.tasks import base as tasks_base
 from tff_rec.training import attacks
 from tff_rec.training import budget as budget_lib
@@ -92,7 +93,7 @@ def train_federated(
         poisson=poisson,
     )
     if spec is not None:
-        _announce("Privacy: " + accounting.epsilon_statement(spec, federated.rounds))
+        _announce("Privacy: " + statements.epsilon_statement(spec, federated.rounds))
     step, derived = server_learning_rate(config, data)
     malicious = None
     if reliability.malicious_fraction > 0:
