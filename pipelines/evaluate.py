@@ -42,9 +42,9 @@ def main(argv):
         common.fail(f"unexpected arguments: {' '.join(argv[1:])}")
     with common.user_errors_exit():
         from tff_rec.training import metrics_writer
-        from tff_rec.training import run_evaluation
+        from tff_rec.evaluation import rescoring
 
-        metrics = run_evaluation.evaluate_run(_RUN_DIR.value, data_dir=_DATA_DIR.value)
+        metrics = rescoring.evaluate_run(_RUN_DIR.value, data_dir=_DATA_DIR.value)
         if _OUTPUT_JSON.value:
             metrics_writer.write_json(_OUTPUT_JSON.value, metrics.as_dict())
     print(

@@ -110,3 +110,35 @@ def write_ml100k(
         "".join(f"{g}|{k}\n" for k, g in enumerate(_GENRES)) + "\n"
     )
     return directory
+
+
+def write_wide_scale_csv(
+    path: pathlib.Path,
+    *,
+    num_users: int = 400,
+    num_items: int = 30,
+    per_user: int = 16,
+    seed: int = 0,
+) -> pathlib.Path:
+    """Writes dense ratings in [-10, 10] (Jester-like), as a generic CSV.
+
+    Every user rates about half of the few items, so an item's row is
+    trained by about half of a round's clients, and the ratings' spread is
+    about 4x MovieLens's: neither the 1-5 star scale nor the sparsity of
+    MovieLens holds.
+    """
+    rng = np.random.default_rng(seed)
+    p = rng.normal(size=(num_users, 3))
+    q = rng.normal(size=(num_items, 3))
+    user_bias = rng.normal(0, 2, num_users)
+    item_bias = rng.normal(0, 2, num_items)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["user", "item", "rating"])
+        for u in range(num_users):
+            items = rng.choice(num_items, size=per_user, replace=False)
+            scores = 1.0 + user_bias[u] + item_bias[items] + 1.5 * (q[items] @ p[u])
+            ratings = np.clip(scores + rng.normal(0, 2, per_user), -10, 10)
+            for i, r in zip(items, ratings, strict=True):
+                writer.writerow([f"u{u}", f"j{i}", f"{r:.2f}"])
+    return path

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from tests import synthetic
 from tff_rec.data import client_data
+from tff_rec.data import interactions as interactions_lib
 from tff_rec.data import partition as partition_lib
 
 
@@ -212,3 +213,45 @@ def test_slices_computation_batches_in_order(epochs):
         np.concatenate([b["y"] for b in batches])[:, 0], np.tile(np.arange(7), epochs)
     )
     assert [len(b["y"]) for b in batches][:3] == [3, 3, 3 if epochs == 2 else 1]
+
+
+def test_client_data_slices_rows_of_each_client(data):
+    cd = client_data.to_client_data(data)
+    k = 3
+    rows = list(cd.create_tf_dataset_for_client(cd.client_ids[k]).as_numpy_iterator())
+    expected = data.client_rows(k)
+    assert len(rows) == expected.stop - expected.start
+    np.testing.assert_array_equal([r["item"] for r in rows], data.items[expected])
+
+
+def test_preprocess_batches_and_selects_user_key(data):
+    dataset = client_data.client_dataset(data, 0)
+    batches = list(
+        client_data.preprocess(
+            dataset, batch_size=2, epochs=2, user_key="local_user"
+        ).as_numpy_iterator()
+    )
+    assert sum(len(b["y"]) for b in batches) == 2 * data.client_size(0)
+    assert batches[0]["y"].shape[1] == 1
+    np.testing.assert_array_equal(batches[0]["x"]["user"], [0, 0])
+
+
+def test_item_coverage():
+    # Two clients; client 0 holds items 0 and 1, client 1 holds item 1 twice
+    # (two users) and item 2: 4 (client, item) pairs of 2 x 3.
+    train = interactions_lib.Interactions(
+        users=np.array([0, 0, 1, 2, 2], np.int32),
+        items=np.array([0, 1, 1, 1, 2], np.int32),
+        ratings=np.ones(5, np.float32),
+        timestamps=None,
+        user_vocab=np.array(["a", "b", "c"]),
+        item_vocab=np.array(["x", "y", "z", "w"]),
+    )
+    partition = partition_lib.Partition(
+        client_ids=("p", "q"),
+        client_indices=(np.array([0, 1]), np.array([2, 3, 4])),
+        partition_type=partition_lib.PartitionType.IID,
+        description="two clients",
+    )
+    federated = client_data.build_federated_data(train, partition)
+    assert federated.item_coverage() == 4 / 6

@@ -55,7 +55,8 @@ class RunArtifacts:
 
     Attributes:
       run_dir: the run directory.
-      hparams: ``hparams.json`` (the `TrainConfig` as a dict).
+      hparams: the settings of ``hparams.json`` by name
+        (`metrics_writer.read_hparams`).
       user_ids: raw user ids by remapped id.
       item_ids: raw item ids by remapped id.
       arrays: the arrays of ``final_weights.npz`` by key.
@@ -122,7 +123,7 @@ def load_run(run_dir: os.PathLike | str) -> RunArtifacts:
             raise errors.UserInputError(
                 f"{run_dir} is not a finished run directory: no {path.name}{hint}"
             )
-    hparams = metrics_writer.read_json_object(hparams_path)
+    hparams = metrics_writer.read_hparams(hparams_path)
     if not isinstance(hparams.get("embedding_dim"), int):
         raise errors.DataFormatError(str(hparams_path), "no integer 'embedding_dim'")
     vocabularies = metrics_writer.read_json_object(vocabularies_path)

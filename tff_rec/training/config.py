@@ -306,6 +306,6 @@ class TrainConfig:
         mine, theirs = self.flat(), other.flat()
         return [
             (name, theirs[name], mine[name])
-            for name in mine
+            for name in sorted(mine)
             if name not in self.resumable_names() and mine[name] != theirs[name]
         ]

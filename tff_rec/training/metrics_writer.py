@@ -56,6 +56,25 @@ def read_json_object(path: pathlib.Path) -> dict:
     return payload
 
 
+def read_hparams(path: pathlib.Path) -> dict:
+    """The settings of a run's ``hparams.json`` by name, its sections merged.
+
+    ``hparams.json`` nests settings by section (``{"model": {"l2": 0.05,
+    ...}, ...}``); runs written before the sections have them flat. Either
+    way the result is flat (``{"l2": 0.05, ...}``).
+
+    Raises:
+      tff_rec.errors.DataFormatError: as `read_json_object`.
+    """
+    flat: dict = {}
+    for key, value in read_json_object(path).items():
+        if isinstance(value, Mapping):
+            flat.update(value)
+        else:
+            flat[key] = value
+    return flat
+
+
 def read_arrays(path: pathlib.Path) -> dict[str, np.ndarray]:
     """The named arrays of the ``.npz`` file `path`.
 

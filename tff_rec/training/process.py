@@ -18,6 +18,7 @@ from tff_rec.algorithms import fed_recon
 from tff_rec.algorithms import optimizers
 from tff_rec.compression import broadcast
 from tff_rec.compression import config as compression_config
+from tff_rec.data import preparation
 from tff_rec.privacy import accounting
 from tff_rec.privacy import config as privacy_config
 from tff_rec.tasks import base
@@ -107,3 +108,56 @@ def build_process(
         Algorithm.FEDAVG_UNWEIGHTED: fed_avg.build_unweighted_fed_avg,
     }[federated.algorithm]
     return builder(task.model_fn(num_users), **options)
+
+
+def server_learning_rate(config, data: preparation.PreparedData) -> tuple[float, bool]:
+    """The run's server step, and whether it is the default derived from the
+    data (`algorithms.config.default_server_learning_rate`)."""
+    federated = config.federated
+    if federated.server_learning_rate is not None:
+        return federated.server_learning_rate, False
+    step = algorithms_config.default_server_learning_rate(
+        federated.algorithm,
+        coverage=data.federated.item_coverage(),
+        private=config.is_dp,
+    )
+    return step, not config.is_dp
+
+
+def build_run_process(
+    config,
+    task: base.Task,
+    data: preparation.PreparedData,
+    *,
+    spec: accounting.PrivacySpec | None,
+    server_learning_rate: float,
+) -> tff.learning.templates.LearningProcess:
+    """The learning process of a run (`tff_rec.training.config.TrainConfig`).
+
+    Args:
+      config: the run.
+      task: its task.
+      data: its data (the user table sizes).
+      spec: the DP mechanism (`PrivacyConfig.spec`), None without DP.
+      server_learning_rate: the resolved server step (`server_learning_rate`).
+    """
+    federated, privacy = config.federated, config.privacy
+    reconstruction = federated.algorithm is Algorithm.FEDRECON
+    return build_process(
+        task,
+        federated,
+        aggregator=build_aggregator(
+            privacy,
+            config.communication,
+            algorithm=federated.algorithm,
+            clients_per_round=federated.clients_per_round,
+            spec=spec,
+            robust=config.reliability.robust,
+        ),
+        broadcast_bits=config.communication.broadcast_quantize_bits,
+        server_learning_rate=server_learning_rate,
+        num_users=data.federated.max_users_per_client
+        if reconstruction
+        else data.interactions.num_users,
+        private=privacy.is_dp,
+    )

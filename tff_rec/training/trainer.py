@@ -38,21 +38,6 @@ def _announce(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def server_learning_rate(
-    config: config_lib.TrainConfig, data: preparation.PreparedData
-) -> tuple[float, bool]:
-    """The run's server step and whether it was derived from the data."""
-    federated = config.federated
-    if federated.server_learning_rate is not None:
-        return federated.server_learning_rate, False
-    step = algorithms_config.default_server_learning_rate(
-        federated.algorithm,
-        coverage=data.federated.item_coverage(),
-        private=config.is_dp,
-    )
-    return step, not config.is_dp
-
-
 def _privacy_results(budget: budget_lib.PrivacyBudget, history, clip) -> dict:
     spec = budget.accountant.spec
     return {
@@ -94,7 +79,7 @@ def train_federated(
     )
     if spec is not None:
         _announce("Privacy: " + statements.epsilon_statement(spec, federated.rounds))
-    step, derived = server_learning_rate(config, data)
+    step, derived = process_lib.server_learning_rate(config, data)
     malicious = None
     if reliability.malicious_fraction > 0:
         malicious = attacks.MaliciousClients.sample(
@@ -102,24 +87,8 @@ def train_federated(
         )
 
     def build():
-        aggregator = process_lib.build_aggregator(
-            privacy,
-            config.communication,
-            algorithm=federated.algorithm,
-            clients_per_round=federated.clients_per_round,
-            spec=spec,
-            robust=reliability.robust,
-        )
-        return process_lib.build_process(
-            task,
-            federated,
-            aggregator=aggregator,
-            broadcast_bits=config.communication.broadcast_quantize_bits,
-            server_learning_rate=step,
-            num_users=data.federated.max_users_per_client
-            if federated.algorithm is algorithms_config.Algorithm.FEDRECON
-            else data.interactions.num_users,
-            private=privacy.is_dp,
+        return process_lib.build_run_process(
+            config, task, data, spec=spec, server_learning_rate=step
         )
 
     process = (

@@ -1,4 +1,4 @@
-"""Re-scoring finished runs: `tff_rec.training.run_evaluation` and
+"""Re-scoring finished runs: `tff_rec.evaluation.rescoring` and
 `pipelines.evaluate`."""
 
 import json
@@ -15,7 +15,7 @@ from tests.pipelines import cli
 from tff_rec import errors
 from tff_rec.training import config as config_lib
 from tff_rec.training import experiment
-from tff_rec.training import run_evaluation
+from tff_rec.evaluation import rescoring
 
 
 def _config(tmp: pathlib.Path, csv: pathlib.Path, algorithm: str, **overrides):
@@ -57,7 +57,7 @@ class EvaluateRunTest(parameterized.TestCase):
 
     @parameterized.parameters("centralized", "fedrecon")
     def test_scores_equal_what_the_run_recorded(self, algorithm):
-        metrics = run_evaluation.evaluate_run(self.run_dir(algorithm))
+        metrics = rescoring.evaluate_run(self.run_dir(algorithm))
         recorded = self.results[algorithm]
         self.assertAlmostEqual(metrics.rmse, recorded["test_rmse"], places=6)
         self.assertAlmostEqual(metrics.mae, recorded["test_mae"], places=6)
@@ -71,7 +71,7 @@ class EvaluateRunTest(parameterized.TestCase):
             arrays = dict(f)
         arrays["item_bias"] = arrays["item_bias"] + 1.0
         np.savez(run_dir / "final_weights.npz", **arrays)
-        metrics = run_evaluation.evaluate_run(run_dir)
+        metrics = rescoring.evaluate_run(run_dir)
         self.assertNotAlmostEqual(
             metrics.rmse, self.results["centralized"]["test_rmse"], places=3
         )
@@ -85,16 +85,16 @@ class EvaluateRunTest(parameterized.TestCase):
             **{**arrays, "item_embedding": arrays["item_embedding"][:-1]},
         )
         with self.assertRaisesRegex(errors.DataFormatError, "item_embedding has"):
-            run_evaluation.evaluate_run(run_dir)
+            rescoring.evaluate_run(run_dir)
         del arrays["user_embedding"]
         np.savez(run_dir / "final_weights.npz", **arrays)
         with self.assertRaisesRegex(errors.DataFormatError, "no user tables"):
-            run_evaluation.evaluate_run(run_dir)
+            rescoring.evaluate_run(run_dir)
 
     def test_moved_data_is_found_with_data_dir(self):
         moved = self.tmp / "moved.csv"
         shutil.copy(self.csv, moved)
-        metrics = run_evaluation.evaluate_run(
+        metrics = rescoring.evaluate_run(
             self.run_dir("centralized"), data_dir=str(moved)
         )
         self.assertAlmostEqual(
@@ -104,35 +104,35 @@ class EvaluateRunTest(parameterized.TestCase):
     def test_other_data_is_refused(self):
         other = synthetic.write_csv(self.tmp / "other.csv", num_users=30)
         with self.assertRaisesRegex(errors.UserInputError, "does not match the run"):
-            run_evaluation.evaluate_run(
+            rescoring.evaluate_run(
                 self.run_dir("centralized"), data_dir=str(other)
             )
 
     def test_local_only_run_has_no_model(self):
         with self.assertRaisesRegex(errors.UserInputError, "no single model"):
-            run_evaluation.evaluate_run(self.run_dir("local_only"))
+            rescoring.evaluate_run(self.run_dir("local_only"))
 
     def test_missing_and_unfinished_runs(self):
         with self.assertRaisesRegex(errors.UserInputError, "does not exist"):
-            run_evaluation.evaluate_run(self.tmp / "nowhere")
+            rescoring.evaluate_run(self.tmp / "nowhere")
         with self.assertRaisesRegex(errors.UserInputError, "no hparams.json"):
-            run_evaluation.evaluate_run(self.tmp)
+            rescoring.evaluate_run(self.tmp)
         unfinished = self.copy_run("fedrecon", "unfinished")
         (unfinished / "final_weights.npz").unlink()
         with self.assertRaisesRegex(errors.UserInputError, "has not finished"):
-            run_evaluation.evaluate_run(unfinished)
+            rescoring.evaluate_run(unfinished)
 
     def test_bad_hparams_name_the_file(self):
         run_dir = self.copy_run("centralized", "bad_hparams")
         hparams = json.loads((run_dir / "hparams.json").read_text())
         (run_dir / "hparams.json").write_text(json.dumps({**hparams, "colour": 1}))
         with self.assertRaisesRegex(errors.DataFormatError, "hparams.json.*colour"):
-            run_evaluation.evaluate_run(run_dir)
+            rescoring.evaluate_run(run_dir)
         (run_dir / "hparams.json").write_text("{")
         with self.assertRaisesRegex(
             errors.DataFormatError, "hparams.json:1: not valid JSON"
         ):
-            run_evaluation.evaluate_run(run_dir)
+            rescoring.evaluate_run(run_dir)
 
     def test_implicit_run_is_refused(self):
         run_dir = self.copy_run("centralized", "implicit")
@@ -140,7 +140,7 @@ class EvaluateRunTest(parameterized.TestCase):
         hparams.update(task="implicit", model="gmf")
         (run_dir / "hparams.json").write_text(json.dumps(hparams))
         with self.assertRaisesRegex(errors.UserInputError, "task='implicit'"):
-            run_evaluation.evaluate_run(run_dir)
+            rescoring.evaluate_run(run_dir)
 
     def test_pipeline_prints_and_writes_the_metrics(self):
         output = self.tmp / "metrics.json"

@@ -5,15 +5,15 @@ the settings (``hparams.json``), the id vocabularies and the server's final
 tables (``final_weights.npz``). `evaluate_run` reloads the data those
 settings name, remakes the same seeded split, checks that the ids are the
 ones the run was trained on, and scores the saved tables on the test part the
-way training did: directly for models whose server holds user tables
-(centralized, FedAvg), and for Federated Reconstruction by first
-reconstructing each test user from that user's training ratings, as the
-user's device would.
+way training did (`tff_rec.tasks.rating.RatingTask.evaluate_weights`):
+directly for models whose server holds user tables (centralized, FedAvg),
+and for Federated Reconstruction by first reconstructing each test user
+from that user's training ratings, as the user's device would.
 
 Example:
-    from tff_rec.training import run_evaluation
+    from tff_rec.evaluation import rescoring
 
-    metrics = run_evaluation.evaluate_run("runs/ml100k_fedrecon")
+    metrics = rescoring.evaluate_run("runs/ml100k_fedrecon")
     print(metrics.rmse, metrics.recorded_rmse)
 """
 
@@ -24,7 +24,9 @@ import os
 import pathlib
 
 from tff_rec import errors
+from tff_rec.data import preparation
 from tff_rec.evaluation import rating_metrics
+from tff_rec.tasks import rating
 from tff_rec.training import config as config_lib
 from tff_rec.training import metrics_writer
 
@@ -75,18 +77,13 @@ def load_config(
             f"{run_dir} is not a run directory: no {metrics_writer.HPARAMS_FILE}"
         )
     hparams = metrics_writer.read_json_object(path)
-    names = {f.name for f in dataclasses.fields(config_lib.TrainConfig)}
-    unknown = sorted(set(hparams) - names)
-    if unknown:
-        raise errors.DataFormatError(
-            str(path), f"unknown settings {', '.join(unknown)}"
-        )
-    if data_dir is not None:
-        hparams["data_dir"] = data_dir
     try:
-        return config_lib.TrainConfig(**hparams)
+        config = config_lib.TrainConfig.from_dict(hparams)
+        if data_dir is not None:
+            config = config.replace(data_dir=data_dir)
     except (TypeError, ValueError) as e:
         raise errors.DataFormatError(str(path), str(e)) from None
+    return config
 
 
 def _load_weights(path: pathlib.Path) -> rating_metrics.MatrixFactorizationWeights:
@@ -161,8 +158,6 @@ def evaluate_run(
       tff_rec.errors.UserInputError: the folder is not a finished rating run
         with saved weights, or the data is not the data it was trained on.
     """
-    from tff_rec.training import experiment
-
     run_dir = pathlib.Path(run_dir)
     if not run_dir.is_dir():
         raise errors.UserInputError(f"run directory {run_dir} does not exist")
@@ -182,10 +177,10 @@ def evaluate_run(
             f"{run_dir} has no {metrics_writer.WEIGHTS_FILE}: the run has not finished"
         )
     weights = _load_weights(weights_path)
-    data = experiment.prepare_data(config)
+    data = preparation.prepare(config.data, seed=config.seed)
     _check_vocabularies(run_dir, data.interactions)
     _check_shapes(weights_path, weights, config, data.interactions)
-    metrics = experiment.evaluate_weights(config, weights, data)
+    metrics = rating.RatingTask(config, data).evaluate_weights(weights)
     results_path = run_dir / metrics_writer.RESULTS_FILE
     recorded = (
         metrics_writer.read_json_object(results_path) if results_path.is_file() else {}
