@@ -27,6 +27,7 @@ from absl import flags
 import pipelines  # noqa: F401  (quiets TensorFlow's C++ logging)
 from pipelines import common
 from tff_rec import errors
+from tff_rec.runtime import selection
 from tff_rec.training import config as config_lib
 from tff_rec.training import metrics_writer as metrics_writer_lib
 
@@ -103,7 +104,7 @@ def main(argv):
             _NOISE_MULTIPLIER.value,
             _DP_SERVER_LR.value,
         )
-        common.install_runtime()
+        selection.install_runtime()
         from tff_rec.training import experiment
 
         root = tempfile.mkdtemp(prefix="communication_")

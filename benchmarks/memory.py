@@ -21,6 +21,7 @@ from absl import flags
 
 import pipelines  # noqa: F401  (quiets TensorFlow's C++ logging)
 from pipelines import common
+from tff_rec.runtime import selection
 from tff_rec.training import config as config_lib
 from tff_rec.training import metrics_writer as metrics_writer_lib
 
@@ -35,7 +36,7 @@ _SEED = flags.DEFINE_integer("seed", 0, "Split, sampling and init seed.")
 _RUNTIME = flags.DEFINE_enum(
     "runtime",
     "tff_cpp",
-    list(common.RUNTIMES),
+    [runtime.value for runtime in selection.RuntimeType],
     "Runtime to measure; tff_cpp (the default here) has the worker process "
     "whose growth the recorded results track.",
 )
@@ -83,7 +84,7 @@ class _RssRecorder:
 
 def main(argv):
     del argv
-    common.install_runtime(runtime=_RUNTIME.value)
+    selection.install_runtime(runtime=_RUNTIME.value)
     from tff_rec.training import experiment
     from tff_rec.training import federated
 

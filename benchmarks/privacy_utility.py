@@ -42,6 +42,7 @@ from absl import flags
 
 from pipelines import common
 from tff_rec.privacy import bias_reference
+from tff_rec.runtime import selection
 from tff_rec.training import config as config_lib
 from tff_rec.training import metrics_writer as metrics_writer_lib
 
@@ -152,7 +153,7 @@ def _private_references(split, epsilons) -> list[dict[str, object]]:
 
 def main(argv):
     del argv
-    common.install_runtime()
+    selection.install_runtime()
     from tff_rec.training import experiment
 
     root = tempfile.mkdtemp(prefix="privacy_utility_")

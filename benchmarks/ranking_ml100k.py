@@ -32,6 +32,7 @@ from absl import flags
 import pipelines  # noqa: F401  (quiets TensorFlow's C++ logging)
 from pipelines import common
 from tff_rec.evaluation import scoring
+from tff_rec.runtime import selection
 from tff_rec.training import config as config_lib
 from tff_rec.training import metrics_writer as metrics_writer_lib
 from tff_rec.training import scenarios
@@ -167,7 +168,7 @@ def main(argv):
     unknown = sorted(set(names) - set(allowed))
     if unknown:
         common.fail(f"unknown configs {unknown}; allowed: {allowed}")
-    common.install_runtime()
+    selection.install_runtime()
     root = tempfile.mkdtemp(prefix="ranking_ml100k_")
     rows = {}
     if _OUTPUT_JSON.value and pathlib.Path(_OUTPUT_JSON.value).exists():

@@ -24,6 +24,7 @@ from absl import flags
 
 import pipelines  # noqa: F401  (quiets TensorFlow's C++ logging)
 from pipelines import common
+from tff_rec.runtime import selection
 from tff_rec.training import config as config_lib
 from tff_rec.training import metrics_writer as metrics_writer_lib
 
@@ -55,7 +56,7 @@ RUNS = (
 
 def main(argv):
     del argv
-    common.install_runtime()
+    selection.install_runtime()
     from tff_rec.training import experiment
 
     root = tempfile.mkdtemp(prefix="robustness_")

@@ -11,3 +11,5 @@ from tff_rec.runtime.local_cpp import worker_pids
 from tff_rec.runtime.remote import create_remote_execution_context
 from tff_rec.runtime.remote import parse_addresses
 from tff_rec.runtime.remote import set_remote_execution_context
+from tff_rec.runtime.selection import RuntimeType
+from tff_rec.runtime.selection import install_runtime
