@@ -40,7 +40,7 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from pipelines import common
+from tff_rec import cli
 from tff_rec.privacy import bias_reference
 from tff_rec.runtime import selection
 from tff_rec.training import config as config_lib
@@ -221,4 +221,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=common.parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

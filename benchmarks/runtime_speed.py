@@ -38,7 +38,6 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
-import pipelines  # noqa: F401  (quiets TensorFlow's C++ logging)
 from tff_rec.evaluation import baselines
 from tff_rec.runtime import selection
 from tff_rec.training import config as config_lib

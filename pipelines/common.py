@@ -1,39 +1,16 @@
-"""What every pipeline shares: flag parsing and one-line error reporting."""
+"""What every pipeline shares: flag parsing and one-line error reporting.
+
+The helpers are `tff_rec.cli`'s, which the benchmarks use too.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import sys
+from tff_rec import cli
 
-from absl import flags
-
-from tff_rec import errors
-
-USAGE_ERROR_EXIT_CODE = 2
-
-
-def fail(message: str) -> None:
-    """Prints a one-line error and exits with `USAGE_ERROR_EXIT_CODE`."""
-    program = sys.argv[0].rsplit("/", 1)[-1] if sys.argv else "pipeline"
-    print(f"{program}: error: {message}", file=sys.stderr, flush=True)
-    sys.exit(USAGE_ERROR_EXIT_CODE)
-
-
-def parse_flags(argv: list[str]) -> list[str]:
-    """absl flags parser that reports bad flags in one line (exit status 2)."""
-    try:
-        return flags.FLAGS(argv)
-    except flags.Error as e:
-        fail(str(e))
-
-
-@contextlib.contextmanager
-def user_errors_exit():
-    """Turns `UserInputError` (bad data, flags, settings) into exit status 2."""
-    try:
-        yield
-    except errors.UserInputError as e:
-        fail(str(e))
+USAGE_ERROR_EXIT_CODE = cli.USAGE_ERROR_EXIT_CODE
+fail = cli.fail
+parse_flags = cli.parse_flags
+user_errors_exit = cli.user_errors_exit
 
 
 def __getattr__(name: str):
