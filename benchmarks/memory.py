@@ -45,11 +45,11 @@ _MIB = 1024 * 1024
 
 def rss_mib() -> dict[str, float]:
     """RSS in MiB of this process and of the TFF workers it started."""
-    from tff_rec.runtime import local_cpp
+    from tff_rec.runtime import worker_processes
 
     driver = psutil.Process().memory_info().rss / _MIB
     worker = 0.0
-    for pid in local_cpp.worker_pids(running_only=True):
+    for pid in worker_processes.worker_pids(running_only=True):
         try:
             worker += psutil.Process(pid).memory_info().rss / _MIB
         except psutil.NoSuchProcess:
