@@ -24,9 +24,9 @@ import tempfile
 from absl import app
 from absl import flags
 
-import pipelines  # noqa: F401  (quiets TensorFlow's C++ logging)
-from pipelines import common
+from tff_rec import cli
 from tff_rec import errors
+from tff_rec.runtime import selection
 from tff_rec.training import config as config_lib
 from tff_rec.training import metrics_writer as metrics_writer_lib
 
@@ -91,7 +91,7 @@ def _ratio(dense, sent):
 
 def main(argv):
     del argv
-    with common.user_errors_exit():
+    with cli.user_errors_exit():
         unknown = [name for name in _CONFIGS.value if name not in _ALL]
         if unknown:
             raise errors.UserInputError(
@@ -103,7 +103,7 @@ def main(argv):
             _NOISE_MULTIPLIER.value,
             _DP_SERVER_LR.value,
         )
-        common.install_runtime()
+        selection.install_runtime()
         from tff_rec.training import experiment
 
         root = tempfile.mkdtemp(prefix="communication_")
@@ -165,4 +165,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=common.parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -19,8 +19,8 @@ import psutil
 from absl import app
 from absl import flags
 
-import pipelines  # noqa: F401  (quiets TensorFlow's C++ logging)
-from pipelines import common
+from tff_rec import cli
+from tff_rec.runtime import selection
 from tff_rec.training import config as config_lib
 from tff_rec.training import metrics_writer as metrics_writer_lib
 
@@ -35,7 +35,7 @@ _SEED = flags.DEFINE_integer("seed", 0, "Split, sampling and init seed.")
 _RUNTIME = flags.DEFINE_enum(
     "runtime",
     "tff_cpp",
-    list(common.RUNTIMES),
+    [runtime.value for runtime in selection.RuntimeType],
     "Runtime to measure; tff_cpp (the default here) has the worker process "
     "whose growth the recorded results track.",
 )
@@ -45,11 +45,11 @@ _MIB = 1024 * 1024
 
 def rss_mib() -> dict[str, float]:
     """RSS in MiB of this process and of the TFF workers it started."""
-    from tff_rec.runtime import local_cpp
+    from tff_rec.runtime import worker_processes
 
     driver = psutil.Process().memory_info().rss / _MIB
     worker = 0.0
-    for pid in local_cpp.worker_pids(running_only=True):
+    for pid in worker_processes.worker_pids(running_only=True):
         try:
             worker += psutil.Process(pid).memory_info().rss / _MIB
         except psutil.NoSuchProcess:
@@ -83,7 +83,7 @@ class _RssRecorder:
 
 def main(argv):
     del argv
-    common.install_runtime(runtime=_RUNTIME.value)
+    selection.install_runtime(runtime=_RUNTIME.value)
     from tff_rec.training import experiment
     from tff_rec.training import federated
 
@@ -129,4 +129,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=common.parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -40,8 +40,9 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from pipelines import common
+from tff_rec import cli
 from tff_rec.privacy import bias_reference
+from tff_rec.runtime import selection
 from tff_rec.training import config as config_lib
 from tff_rec.training import metrics_writer as metrics_writer_lib
 
@@ -153,7 +154,7 @@ def _private_references(split, epsilons) -> list[dict[str, object]]:
 
 def main(argv):
     del argv
-    common.install_runtime()
+    selection.install_runtime()
     from tff_rec.training import experiment
 
     root = tempfile.mkdtemp(prefix="privacy_utility_")
@@ -221,4 +222,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=common.parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

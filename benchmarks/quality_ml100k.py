@@ -17,8 +17,8 @@ import tempfile
 from absl import app
 from absl import flags
 
-import pipelines  # noqa: F401  (quiets TensorFlow's C++ logging)
-from pipelines import common
+from tff_rec import cli
+from tff_rec.runtime import selection
 from tff_rec.training import config as config_lib
 from tff_rec.training import metrics_writer as metrics_writer_lib
 
@@ -48,7 +48,7 @@ FEDAVG = dict(
 
 def main(argv):
     del argv
-    common.install_runtime()
+    selection.install_runtime()
     from tff_rec.training import experiment
 
     root = tempfile.mkdtemp(prefix="quality_ml100k_")
@@ -108,4 +108,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=common.parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

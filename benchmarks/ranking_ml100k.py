@@ -29,9 +29,9 @@ import tempfile
 from absl import app
 from absl import flags
 
-import pipelines  # noqa: F401  (quiets TensorFlow's C++ logging)
-from pipelines import common
+from tff_rec import cli
 from tff_rec.evaluation import scoring
+from tff_rec.runtime import selection
 from tff_rec.training import config as config_lib
 from tff_rec.training import metrics_writer as metrics_writer_lib
 from tff_rec.training import scenarios
@@ -166,8 +166,8 @@ def main(argv):
     names = _CONFIGS.value or allowed
     unknown = sorted(set(names) - set(allowed))
     if unknown:
-        common.fail(f"unknown configs {unknown}; allowed: {allowed}")
-    common.install_runtime()
+        cli.fail(f"unknown configs {unknown}; allowed: {allowed}")
+    selection.install_runtime()
     root = tempfile.mkdtemp(prefix="ranking_ml100k_")
     rows = {}
     if _OUTPUT_JSON.value and pathlib.Path(_OUTPUT_JSON.value).exists():
@@ -199,4 +199,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=common.parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -22,8 +22,8 @@ import tempfile
 from absl import app
 from absl import flags
 
-import pipelines  # noqa: F401  (quiets TensorFlow's C++ logging)
-from pipelines import common
+from tff_rec import cli
+from tff_rec.runtime import selection
 from tff_rec.training import config as config_lib
 from tff_rec.training import metrics_writer as metrics_writer_lib
 
@@ -55,7 +55,7 @@ RUNS = (
 
 def main(argv):
     del argv
-    common.install_runtime()
+    selection.install_runtime()
     from tff_rec.training import experiment
 
     root = tempfile.mkdtemp(prefix="robustness_")
@@ -117,4 +117,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=common.parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -38,9 +38,8 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
-import pipelines  # noqa: F401  (quiets TensorFlow's C++ logging)
-from pipelines import common
 from tff_rec.evaluation import baselines
+from tff_rec.runtime import selection
 from tff_rec.training import config as config_lib
 from tff_rec.training import experiment
 from tff_rec.training import federated
@@ -106,7 +105,7 @@ class _TimedProcess:
 
 def time_runtime(runtime: str, config, data) -> dict[str, float]:
     """Runs `config.rounds` rounds on `runtime`; returns its speed figures."""
-    context = common.install_runtime(
+    context = selection.install_runtime(
         runtime=runtime, log_device_placement=_LOG_DEVICE_PLACEMENT.value
     )
     schedule = experiment.round_schedule(config)

@@ -39,13 +39,13 @@ def main(argv):
     if not 1 <= _PORT.value <= 65535:
         common.fail(f"--port={_PORT.value} is outside 1..65535")
     from tff_rec.runtime import inprocess
-    from tff_rec.runtime import local_cpp
+    from tff_rec.runtime import worker_processes
 
     # This process only serves. Replacing the context TFF installs at import
     # (by one that starts nothing) drops TFF's worker manager, whose
     # finalizer fails at interpreter exit.
     inprocess.set_inprocess_execution_context()
-    worker = local_cpp.start_worker(
+    worker = worker_processes.start_worker(
         _PORT.value,
         max_concurrent_computation_calls=_MAX_CALLS.value,
         log_path=_LOG.value,

@@ -106,7 +106,8 @@ def no_orphaned_tff_workers() -> Iterator[None]:
 def owned_tff_workers() -> Iterator[None]:
     """Runs in-process TFF computations on a worker this test session owns."""
     from tff_rec.runtime import local_cpp
+    from tff_rec.runtime import worker_processes
 
     local_cpp.set_local_cpp_execution_context()
     yield
-    local_cpp.shutdown_workers()
+    worker_processes.shutdown_workers()

@@ -5,9 +5,11 @@ from tff_rec.runtime.inprocess import create_inprocess_execution_context
 from tff_rec.runtime.inprocess import set_inprocess_execution_context
 from tff_rec.runtime.local_cpp import create_local_cpp_execution_context
 from tff_rec.runtime.local_cpp import set_local_cpp_execution_context
-from tff_rec.runtime.local_cpp import shutdown_workers
-from tff_rec.runtime.local_cpp import start_worker
-from tff_rec.runtime.local_cpp import worker_pids
 from tff_rec.runtime.remote import create_remote_execution_context
 from tff_rec.runtime.remote import parse_addresses
 from tff_rec.runtime.remote import set_remote_execution_context
+from tff_rec.runtime.selection import RuntimeType
+from tff_rec.runtime.selection import install_runtime
+from tff_rec.runtime.worker_processes import shutdown_workers
+from tff_rec.runtime.worker_processes import start_worker
+from tff_rec.runtime.worker_processes import worker_pids

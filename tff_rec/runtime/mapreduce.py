@@ -36,6 +36,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
+from tff_rec.runtime import dataset_graphs
 from tff_rec.runtime import graphs
 
 DEFAULT_MAX_SLOTS = 8
@@ -247,7 +248,8 @@ class MapReduceRunner:
         def prepare(k):
             lo, hi = bounds[k], bounds[k + 1]
             return [
-                graphs.serialize_sequences(c, sequences) for c in client_leaves[lo:hi]
+                dataset_graphs.serialize_sequences(c, sequences)
+                for c in client_leaves[lo:hi]
             ]
 
         pending = self._pool.submit(prepare, 0) if sizes else None

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.framework import dataset_options_pb2
 
-from tff_rec.runtime import graphs
+from tff_rec.runtime import dataset_graphs
 
 _VALUES = np.arange(40, dtype=np.int64)
 
@@ -59,16 +59,16 @@ def test_serialized_dataset_keeps_elements_and_order(build):
         reference_dataset.element_spec,
     )
     dataset = build()
-    assert _read_back(graphs.serialize_dataset(dataset), dataset.element_spec) == (
-        reference
-    )
+    assert _read_back(
+        dataset_graphs.serialize_dataset(dataset), dataset.element_spec
+    ) == (reference)
     assert sorted(v for batch in reference for v in batch)
 
 
 def _serialized_options(dataset) -> dataset_options_pb2.Options:
     """The options of the serialized dataset: those of its ``OptionsDataset``
     nodes, merged from the innermost out as tf.data merges them."""
-    graph = tf.compat.v1.GraphDef.FromString(graphs.serialize_dataset(dataset))
+    graph = tf.compat.v1.GraphDef.FromString(dataset_graphs.serialize_dataset(dataset))
     nodes = [node for node in graph.node if node.op == "OptionsDataset"]
     assert nodes, sorted(node.op for node in graph.node)
     options = dataset_options_pb2.Options()
@@ -105,7 +105,7 @@ def test_noop_datasets_are_removed():
         .prefetch(0)
         .batch(7)
     )
-    ops = _dataset_ops(graphs.serialize_dataset(dataset))
+    ops = _dataset_ops(dataset_graphs.serialize_dataset(dataset))
     for op in ("RepeatDataset", "TakeDataset", "SkipDataset", "PrefetchDataset"):
         assert op not in ops
     assert "ShuffleDatasetV3" in ops and "BatchDatasetV2" in ops
@@ -119,16 +119,18 @@ def test_other_counts_are_kept():
         .skip(1)
         .prefetch(2)
     )
-    ops = _dataset_ops(graphs.serialize_dataset(dataset))
+    ops = _dataset_ops(dataset_graphs.serialize_dataset(dataset))
     for op in ("RepeatDataset", "TakeDataset", "SkipDataset", "PrefetchDataset"):
         assert op in ops
-    read = _read_back(graphs.serialize_dataset(dataset), dataset.element_spec)
+    read = _read_back(dataset_graphs.serialize_dataset(dataset), dataset.element_spec)
     assert read == [*range(1, 30)]
 
 
 def test_a_dataset_without_noops_is_passed_through():
-    graph = tf.compat.v1.GraphDef.FromString(graphs.serialize_dataset(_shuffled(2)))
-    assert graphs.eliminate_noop_datasets(graph) is None
+    graph = tf.compat.v1.GraphDef.FromString(
+        dataset_graphs.serialize_dataset(_shuffled(2))
+    )
+    assert dataset_graphs.eliminate_noop_datasets(graph) is None
 
 
 def _dataset_graph_def(dataset: tf.data.Dataset) -> tf.compat.v1.GraphDef:
@@ -153,7 +155,7 @@ def test_requested_noop_elimination_is_turned_off():
     requested.experimental_optimization.noop_elimination = True
     requested.experimental_optimization.map_parallelization = True
     graph_def = _dataset_graph_def(_shuffled(2).with_options(requested))
-    rewritten = graphs.disable_noop_elimination(graph_def)
+    rewritten = dataset_graphs.disable_noop_elimination(graph_def)
     assert rewritten is not None
     (before,) = _options_of(graph_def)
     (after,) = _options_of(rewritten)
@@ -166,8 +168,11 @@ def test_requested_noop_elimination_is_turned_off():
 
 
 def test_graphs_without_requested_noop_elimination_are_passed_through():
-    assert graphs.disable_noop_elimination(_dataset_graph_def(_shuffled(2))) is None
+    assert (
+        dataset_graphs.disable_noop_elimination(_dataset_graph_def(_shuffled(2)))
+        is None
+    )
     options = tf.data.Options()
     options.experimental_optimization.map_parallelization = True
     graph_def = _dataset_graph_def(_mapped().with_options(options))
-    assert graphs.disable_noop_elimination(graph_def) is None
+    assert dataset_graphs.disable_noop_elimination(graph_def) is None
