@@ -19,7 +19,7 @@ from __future__ import annotations
 from absl import app
 from absl import flags
 
-from pipelines import common
+from tff_rec import cli
 
 _RUN_DIR = flags.DEFINE_string(
     "run_dir", None, "Run directory: <root_output_dir>/<experiment_name>."
@@ -39,10 +39,10 @@ def _format(value) -> str:
 
 def main(argv):
     if len(argv) > 1:
-        common.fail(f"unexpected arguments: {' '.join(argv[1:])}")
-    with common.user_errors_exit():
-        from tff_rec.training import metrics_writer
+        cli.fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    with cli.user_errors_exit():
         from tff_rec.evaluation import rescoring
+        from tff_rec.training import metrics_writer
 
         metrics = rescoring.evaluate_run(_RUN_DIR.value, data_dir=_DATA_DIR.value)
         if _OUTPUT_JSON.value:
@@ -59,4 +59,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=common.parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

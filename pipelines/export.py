@@ -26,7 +26,7 @@ from __future__ import annotations
 from absl import app
 from absl import flags
 
-from pipelines import common
+from tff_rec import cli
 
 _RUN_DIR = flags.DEFINE_string(
     "run_dir", None, "Run directory: <root_output_dir>/<experiment_name>."
@@ -45,8 +45,8 @@ flags.mark_flags_as_required(["run_dir", "export_dir"])
 
 def main(argv):
     if len(argv) > 1:
-        common.fail(f"unexpected arguments: {' '.join(argv[1:])}")
-    with common.user_errors_exit():
+        cli.fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    with cli.user_errors_exit():
         from tff_rec.export import exporter
 
         path = exporter.export_run(
@@ -59,4 +59,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=common.parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -18,7 +18,7 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from pipelines import common
+from tff_rec import cli
 from tff_rec.data import loaders
 from tff_rec.data import partition as partition_lib
 from tff_rec.data import splits
@@ -36,7 +36,7 @@ _OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Per-client sizes here."
 
 def main(argv):
     del argv
-    with common.user_errors_exit():
+    with cli.user_errors_exit():
         interactions = loaders.load_dataset(_DATASET.value, _DATA_DIR.value)
         split = splits.make_split(interactions, _SPLIT.value, seed=_SEED.value)
         partition = partition_lib.make_partition(
@@ -66,4 +66,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=common.parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

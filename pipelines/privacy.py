@@ -29,7 +29,7 @@ from __future__ import annotations
 from absl import app
 from absl import flags
 
-from pipelines import common
+from tff_rec import cli
 from tff_rec.privacy import accounting
 from tff_rec.privacy import statements
 
@@ -69,8 +69,8 @@ flags.mark_flags_as_required(["rounds", "clients_per_round"])
 
 def main(argv):
     if len(argv) > 1:
-        common.fail(f"unexpected arguments: {' '.join(argv[1:])}")
-    with common.user_errors_exit():
+        cli.fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    with cli.user_errors_exit():
         if _MODE.value == "epsilon":
             spec = accounting.PrivacySpec(
                 mechanism=_MECHANISM.value,
@@ -98,4 +98,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=common.parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -33,7 +33,7 @@ from __future__ import annotations
 from absl import app
 from absl import flags
 
-from pipelines import common
+from tff_rec import cli
 from tff_rec import errors
 from tff_rec.aggregators import factory as aggregator_factory
 from tff_rec.algorithms import config as algorithms_config
@@ -42,6 +42,7 @@ from tff_rec.data import loaders
 from tff_rec.data import partition as partition_lib
 from tff_rec.data import splits
 from tff_rec.privacy import accounting
+from tff_rec.runtime import selection
 from tff_rec.training import config as config_lib
 from tff_rec.training import experiment
 from tff_rec.training import run_folder
@@ -377,7 +378,7 @@ _WORKERS_CONNECT_TIMEOUT = flags.DEFINE_float(
 _RUNTIME = flags.DEFINE_enum(
     "runtime",
     None,
-    list(common.RUNTIMES),
+    [runtime.value for runtime in selection.RuntimeType],
     "What executes the rounds. inprocess: this process runs each round's "
     "clients many per TensorFlow graph run, on a GPU when one is visible "
     "(same results as tff_cpp to float32 rounding; about 11x faster per round on "
@@ -389,7 +390,7 @@ _RUNTIME = flags.DEFINE_enum(
 
 def main(argv):
     del argv
-    with common.user_errors_exit():
+    with cli.user_errors_exit():
         if _DESCRIBE_SCENARIO.value:
             if _SCENARIO.value is None:
                 raise errors.UserInputError("--describe_scenario needs --scenario")
@@ -406,7 +407,7 @@ def main(argv):
                 f"task={config.task.value!r} models are saved as "
                 "final_weights.npz in the run folder"
             )
-        common.install_runtime(
+        selection.install_runtime(
             runtime=_RUNTIME.value,
             simulate_secure_aggregation=config.privacy.secure_aggregation,
             workers=_WORKERS.value,
@@ -424,4 +425,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=common.parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

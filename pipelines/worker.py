@@ -21,7 +21,7 @@ import sys
 from absl import app
 from absl import flags
 
-from pipelines import common
+from tff_rec import cli
 
 _PORT = flags.DEFINE_integer("port", 8000, "TCP port to serve on (1..65535).")
 _MAX_CALLS = flags.DEFINE_integer(
@@ -37,7 +37,7 @@ _LOG = flags.DEFINE_string(
 def main(argv):
     del argv
     if not 1 <= _PORT.value <= 65535:
-        common.fail(f"--port={_PORT.value} is outside 1..65535")
+        cli.fail(f"--port={_PORT.value} is outside 1..65535")
     from tff_rec.runtime import inprocess
     from tff_rec.runtime import worker_processes
 
@@ -67,4 +67,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=common.parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -2,8 +2,10 @@
 
 A bad flag or a `tff_rec.errors.UserInputError` (bad data, settings) ends the
 program with one line on stderr, ``<program>: error: <message>``, and exit
-status 2, never a stack trace. The pipelines and the benchmarks use these
-helpers; so can a user's own script:
+status 2, never a stack trace; a run whose training diverged
+(`tff_rec.errors.TrainingDivergedError`) ends the same way with exit status
+3. The pipelines and the benchmarks use these helpers; so can a user's own
+script:
 
     from absl import app
     from tff_rec import cli
@@ -26,13 +28,14 @@ from absl import flags
 from tff_rec import errors
 
 USAGE_ERROR_EXIT_CODE = 2
+DIVERGED_EXIT_CODE = 3
 
 
-def fail(message: str) -> None:
-    """Prints a one-line error and exits with `USAGE_ERROR_EXIT_CODE`."""
+def fail(message: str, exit_code: int = USAGE_ERROR_EXIT_CODE) -> None:
+    """Prints a one-line error and exits with `exit_code`."""
     program = sys.argv[0].rsplit("/", 1)[-1] if sys.argv else "pipeline"
     print(f"{program}: error: {message}", file=sys.stderr, flush=True)
-    sys.exit(USAGE_ERROR_EXIT_CODE)
+    sys.exit(exit_code)
 
 
 def parse_flags(argv: list[str]) -> list[str]:
@@ -48,8 +51,11 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 @contextlib.contextmanager
 def user_errors_exit() -> Iterator[None]:
-    """Turns `UserInputError` (bad data, flags, settings) into exit status 2."""
+    """Turns `UserInputError` (bad data, flags, settings) into exit status 2,
+    and `TrainingDivergedError` into exit status 3."""
     try:
         yield
     except errors.UserInputError as e:
         fail(str(e))
+    except errors.TrainingDivergedError as e:
+        fail(str(e), DIVERGED_EXIT_CODE)

@@ -13,9 +13,9 @@ from absl.testing import parameterized
 from tests import synthetic
 from tests.pipelines import cli
 from tff_rec import errors
+from tff_rec.evaluation import rescoring
 from tff_rec.training import config as config_lib
 from tff_rec.training import experiment
-from tff_rec.evaluation import rescoring
 
 
 def _config(tmp: pathlib.Path, csv: pathlib.Path, algorithm: str, **overrides):
@@ -104,9 +104,7 @@ class EvaluateRunTest(parameterized.TestCase):
     def test_other_data_is_refused(self):
         other = synthetic.write_csv(self.tmp / "other.csv", num_users=30)
         with self.assertRaisesRegex(errors.UserInputError, "does not match the run"):
-            rescoring.evaluate_run(
-                self.run_dir("centralized"), data_dir=str(other)
-            )
+            rescoring.evaluate_run(self.run_dir("centralized"), data_dir=str(other))
 
     def test_local_only_run_has_no_model(self):
         with self.assertRaisesRegex(errors.UserInputError, "no single model"):
