@@ -17,7 +17,6 @@ subset with e.g. ``--configs=dense,sparse_q8_bq8 --rounds=10``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import tempfile
 
@@ -107,7 +106,7 @@ def main(argv):
         from tff_rec.training import experiment
 
         root = tempfile.mkdtemp(prefix="communication_")
-        base = config_lib.TrainConfig(
+        base = config_lib.TrainConfig.make(
             data_dir=_DATA_DIR.value,
             seed=_SEED.value,
             root_output_dir=root,
@@ -117,7 +116,7 @@ def main(argv):
         )
         rows = []
         for name in _CONFIGS.value:
-            config = dataclasses.replace(base, experiment_name=name, **configs[name])
+            config = base.replace(experiment_name=name, **configs[name])
             results = experiment.run_experiment(config)
             row = {
                 "config": name,

@@ -22,6 +22,7 @@ from absl import flags
 from tff_rec import cli
 from tff_rec.runtime import selection
 from tff_rec.training import config as config_lib
+from tff_rec.training import hooks
 from tff_rec.training import metrics_writer as metrics_writer_lib
 
 _OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Write the figures here.")
@@ -57,16 +58,16 @@ def rss_mib() -> dict[str, float]:
     return {"driver_rss_mib": driver, "worker_rss_mib": worker}
 
 
-class _RssRecorder:
-    """Takes the place of the metrics writer: samples RSS at chosen rounds."""
+class _RssRecorder(hooks.RoundHook):
+    """A round hook that samples RSS at chosen rounds."""
 
     def __init__(self, report_at: set[int]):
         self._report_at = report_at
         self.samples: list[dict[str, float]] = []
         self._start = time.perf_counter()
 
-    def write_round(self, round_num: int, metrics) -> None:
-        del metrics
+    def after_round(self, result: hooks.RoundResult) -> None:
+        round_num = result.number
         if round_num in self._report_at:
             sample = {
                 "round": round_num,
@@ -84,10 +85,13 @@ class _RssRecorder:
 def main(argv):
     del argv
     selection.install_runtime(runtime=_RUNTIME.value)
-    from tff_rec.training import experiment
-    from tff_rec.training import federated
+    from tff_rec.data import preparation
+    from tff_rec.tasks import rating
+    from tff_rec.training import process as process_lib
+    from tff_rec.training import rounds
+    from tff_rec.training import sampling
 
-    config = config_lib.TrainConfig(
+    config = config_lib.TrainConfig.make(
         data_dir=_DATA_DIR.value,
         seed=_SEED.value,
         rounds=_ROUNDS.value,
@@ -97,31 +101,40 @@ def main(argv):
         server_learning_rate=0.5 * _CLIENTS_PER_ROUND.value,
         baselines=False,
     )
-    report_at = {int(r) for r in _REPORT_AT.value if int(r) <= config.rounds}
-    report_at.add(config.rounds)
-    data = experiment.prepare_data(config)
-    process = experiment.build_process(config, data)
-    schedule = federated.RoundSchedule(
-        rounds=config.rounds,
-        clients_per_round=config.clients_per_round,
-        batch_size=config.batch_size,
-        user_key="local_user",
+    federated = config.federated
+    report_at = {int(r) for r in _REPORT_AT.value if int(r) <= federated.rounds}
+    report_at.add(federated.rounds)
+    data = preparation.prepare(config.data, seed=config.seed)
+    task = rating.RatingTask(config, data)
+    process = process_lib.build_run_process(
+        config,
+        task,
+        data,
+        spec=None,
+        server_learning_rate=federated.server_learning_rate,
+    )
+    # Clients fed `tf.data` datasets, the path the recorded results measured.
+    process, client_data_fn = task.client_inputs(process, attacked=True)
+    sampler = sampling.ClientSampler(
+        data.federated.num_clients,
+        federated.clients_per_round,
+        client_data_fn,
         seed=config.seed,
     )
     recorder = _RssRecorder(report_at)
-    federated.run_rounds(process, data.federated, schedule, writer=recorder)
+    rounds.run_rounds(process, sampler, rounds=federated.rounds, hooks=[recorder])
     samples = recorder.samples
     by_round = {s["round"]: s for s in samples}
-    summary = {"rounds": config.rounds, "samples": samples}
-    if 100 in by_round and config.rounds > 100:
-        last = by_round[config.rounds]
+    summary = {"rounds": federated.rounds, "samples": samples}
+    if 100 in by_round and federated.rounds > 100:
+        last = by_round[federated.rounds]
         for key in ("driver_rss_mib", "worker_rss_mib"):
             base = by_round[100][key]
             growth = (last[key] - base) / base if base else 0.0
             summary[f"{key.removesuffix('_mib')}_growth_100_to_last"] = growth
             print(
                 f"{key.split('_')[0]} RSS growth from round 100 to "
-                f"{config.rounds}: {100 * growth:+.1f}%"
+                f"{federated.rounds}: {100 * growth:+.1f}%"
             )
     if _OUTPUT_JSON.value:
         metrics_writer_lib.write_json(_OUTPUT_JSON.value, summary)

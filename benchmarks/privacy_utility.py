@@ -32,7 +32,6 @@ with the in-process runtime.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import tempfile
 
@@ -41,6 +40,7 @@ from absl import app
 from absl import flags
 
 from tff_rec import cli
+from tff_rec.data import preparation
 from tff_rec.privacy import bias_reference
 from tff_rec.runtime import selection
 from tff_rec.training import config as config_lib
@@ -158,7 +158,7 @@ def main(argv):
     from tff_rec.training import experiment
 
     root = tempfile.mkdtemp(prefix="privacy_utility_")
-    base = config_lib.TrainConfig(
+    base = config_lib.TrainConfig.make(
         data_dir=_DATA_DIR.value,
         seed=_SEED.value,
         root_output_dir=root,
@@ -170,19 +170,17 @@ def main(argv):
         eval_every=_ROUNDS.value,
         baselines=False,
     )
-    data = experiment.prepare_data(base)
-    base = dataclasses.replace(
-        base,
+    data = preparation.prepare(base.data, seed=base.seed)
+    base = base.replace(
         clients_per_round=_CLIENTS_PER_ROUND.value or data.federated.num_clients,
     )
     epsilons = [float(e) for e in _EPSILONS.value]
     rows = []
     for target in [None, *epsilons] if _FEDERATED.value else []:
         if target is None:
-            config = dataclasses.replace(base, experiment_name="no_dp")
+            config = base.replace(experiment_name="no_dp")
         else:
-            config = dataclasses.replace(
-                base,
+            config = base.replace(
                 experiment_name=f"eps_{target:g}",
                 aggregator="dp_gaussian_fixed",
                 clip=_CLIP.value,

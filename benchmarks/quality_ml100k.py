@@ -11,7 +11,6 @@ Takes about 30-40 minutes on 2 CPU cores (TFF's C++ runtime).
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 
 from absl import app
@@ -52,15 +51,14 @@ def main(argv):
     from tff_rec.training import experiment
 
     root = tempfile.mkdtemp(prefix="quality_ml100k_")
-    base = config_lib.TrainConfig(
+    base = config_lib.TrainConfig.make(
         data_dir=_DATA_DIR.value,
         seed=_SEED.value,
         root_output_dir=root,
         eval_every=25,
     )
     recon = experiment.run_experiment(
-        dataclasses.replace(
-            base,
+        base.replace(
             **FEDRECON,
             rounds=_RECON_ROUNDS.value,
             experiment_name="fedrecon",
@@ -68,8 +66,7 @@ def main(argv):
         )
     )
     fedavg = experiment.run_experiment(
-        dataclasses.replace(
-            base,
+        base.replace(
             **FEDAVG,
             rounds=_FEDAVG_ROUNDS.value,
             experiment_name="fedavg",

@@ -74,7 +74,7 @@ STORE_PREFIXES = ("global", "personalized", "local_only", "centralized")
 
 
 def _config(settings, name, root) -> config_lib.TrainConfig:
-    return config_lib.TrainConfig(
+    return config_lib.TrainConfig.make(
         **settings,
         data_dir=_DATA_DIR.value,
         seed=_SEED.value,
@@ -83,8 +83,18 @@ def _config(settings, name, root) -> config_lib.TrainConfig:
     )
 
 
+def _task(config, data=None):
+    """The implicit task of `config` (on `data`, or the data it names)."""
+    from tff_rec.data import preparation
+    from tff_rec.tasks import implicit
+
+    if data is None:
+        data = preparation.prepare(config.data, seed=config.seed)
+    return implicit.ImplicitTask(config, data)
+
+
 def _recorded_settings(config: config_lib.TrainConfig) -> dict[str, object]:
-    return {k: v for k, v in config.as_dict().items() if k != "root_output_dir"}
+    return {k: v for k, v in config.flat().items() if k != "root_output_dir"}
 
 
 def _run(name, root):
@@ -92,9 +102,9 @@ def _run(name, root):
 
     if name == "popularity":
         config = _config({**COMMON, "algorithm": "centralized"}, name, root)
-        data = experiment.prepare_data(config)
-        metrics = data.ranking.evaluator.evaluate(
-            scoring.popularity_score_fn(data.split.train.items, data.ranking.num_items)
+        task = _task(config)
+        metrics = task.evaluator.evaluate(
+            scoring.popularity_score_fn(task.data.split.train.items, task.num_items)
         )
         return {"config": name, **{k: metrics[k] for k in METRICS}, "rounds": 0}
     if name.endswith(RECONSTRUCTED):
@@ -134,19 +144,13 @@ def _run_reconstructed(name, root):
     reconstruction settings of ``fedrecon_*``: what evaluation by
     reconstruction costs a model, apart from federated training.
     """
-    from tff_rec.training import experiment
-    from tff_rec.training import ranking
-
     central_name = name[: -len(RECONSTRUCTED)]
     settings = {**COMMON, **CONFIGS[central_name]}
-    config = _config(settings, name, root)
-    data = experiment.prepare_data(config)
-    central, info = ranking.train_centralized(config, data.ranking, data.split.train)
+    task = _task(_config(settings, name, root))
+    central, info = task.centralized_model()
     recon_config = _config({**settings, **FEDRECON}, name, root)
-    model = ranking.reconstructed_model(
-        recon_config, data.ranking, data.split.train, central
-    )
-    metrics = ranking.evaluate_model(model, data.ranking)
+    recon_task = _task(recon_config, task.data)
+    metrics = recon_task.evaluate_model(recon_task.reconstructed_model(central))
     return {
         "config": name,
         **{k: metrics[k] for k in METRICS},

@@ -15,7 +15,6 @@ cores (TFF's C++ runtime).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import tempfile
 
@@ -59,7 +58,7 @@ def main(argv):
     from tff_rec.training import experiment
 
     root = tempfile.mkdtemp(prefix="robustness_")
-    base = config_lib.TrainConfig(
+    base = config_lib.TrainConfig.make(
         data_dir=_DATA_DIR.value,
         seed=_SEED.value,
         root_output_dir=root,
@@ -84,15 +83,15 @@ def main(argv):
             changes["malicious_fraction"] = _MALICIOUS_FRACTION.value
         if "dropout_rate" in changes:
             changes["dropout_rate"] = _DROPOUT_RATE.value
-        config = dataclasses.replace(base, experiment_name=f"run_{index}", **changes)
+        config = base.replace(experiment_name=f"run_{index}", **changes)
         results = experiment.run_experiment(config, fresh=True)
         rows.append(
             {
                 "run": name,
-                "robust": config.robust,
-                "attack": None if config.attack is None else config.attack.value,
-                "malicious_fraction": config.malicious_fraction,
-                "dropout_rate": config.dropout_rate,
+                "robust": config.reliability.robust,
+                "attack": changes.get("attack"),
+                "malicious_fraction": config.reliability.malicious_fraction,
+                "dropout_rate": config.reliability.dropout_rate,
                 "test_rmse": results["test_rmse"],
                 "rounds": results["rounds"],
                 "seconds_per_round": results["seconds_per_round"],

@@ -11,7 +11,7 @@ building the clients' data, `process.next`) and for `process.next` alone
 The process and its client data are those `pipelines.train` runs: with
 ``--client_data=arrays`` (the default) each client's rows go into the round
 as arrays and the client batches them inside the round
-(`federated.batching_process`); with ``--client_data=datasets`` the process
+(`tff_rec.tasks.rating.batching_process`); with ``--client_data=datasets`` the process
 is the one TFF's builders return, taking a `tf.data` dataset per client, made
 and serialized in Python. Both give the same rounds. As the limit, it trains
 the same Keras model on the pooled training data, with the clients' batch size
@@ -38,11 +38,15 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
+from tff_rec.data import preparation
 from tff_rec.evaluation import baselines
 from tff_rec.runtime import selection
+from tff_rec.tasks import rating
 from tff_rec.training import config as config_lib
-from tff_rec.training import experiment
-from tff_rec.training import federated
+from tff_rec.training import hooks
+from tff_rec.training import process as process_lib
+from tff_rec.training import rounds
+from tff_rec.training import sampling
 
 _OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Write the figures here.")
 _ROUNDS = flags.DEFINE_integer("rounds", 20, "Rounds per runtime.")
@@ -76,7 +80,7 @@ _SEED = flags.DEFINE_integer("seed", 0, "Split, sampling and init seed.")
 
 
 def _config() -> config_lib.TrainConfig:
-    return config_lib.TrainConfig(
+    return config_lib.TrainConfig.make(
         data_dir=_DATA_DIR.value,
         algorithm=config_lib.Algorithm.FEDAVG,
         rounds=_ROUNDS.value,
@@ -104,17 +108,19 @@ class _TimedProcess:
 
 
 def time_runtime(runtime: str, config, data) -> dict[str, float]:
-    """Runs `config.rounds` rounds on `runtime`; returns its speed figures."""
+    """Runs the config's rounds on `runtime`; returns its speed figures."""
     context = selection.install_runtime(
         runtime=runtime, log_device_placement=_LOG_DEVICE_PLACEMENT.value
     )
-    schedule = experiment.round_schedule(config)
-    process = experiment.build_process(config, data)
-    if _CLIENT_DATA.value == "arrays":
-        process = federated.batching_process(process, schedule)
-        client_data = federated.rating_tensors_fn(data.federated, schedule)
-    else:
-        client_data = federated.rating_datasets_fn(data.federated, schedule)
+    federated = config.federated
+    task = rating.RatingTask(config, data)
+    step, _ = process_lib.server_learning_rate(config, data)
+    process, client_data = task.client_inputs(
+        process_lib.build_run_process(
+            config, task, data, spec=None, server_learning_rate=step
+        ),
+        attacked=_CLIENT_DATA.value == "datasets",
+    )
     process = _TimedProcess(process)
     examples = {}
 
@@ -122,14 +128,19 @@ def time_runtime(runtime: str, config, data) -> dict[str, float]:
         examples[round_num] = sum(data.federated.client_size(k) for k in clients)
         return client_data(clients, round_num)
 
-    start = time.perf_counter()
-    _, history = federated.run_rounds(
-        process,
-        data.federated,
-        schedule,
-        client_datasets_fn=client_datasets,
-        show_progress=True,
+    sampler = sampling.ClientSampler(
+        data.federated.num_clients,
+        federated.clients_per_round,
+        client_datasets,
+        seed=config.seed,
     )
+    start = time.perf_counter()
+    history = rounds.run_rounds(
+        process,
+        sampler,
+        rounds=federated.rounds,
+        hooks=[hooks.ProgressRelease(federated.rounds)],
+    ).history
     total = time.perf_counter() - start
     seconds = [row["round_seconds"] for row in history]
     median = statistics.median(seconds)
@@ -139,10 +150,10 @@ def time_runtime(runtime: str, config, data) -> dict[str, float]:
         "median_round_seconds": median,
         "first_round_seconds": seconds[0],
         "total_seconds": total,
-        "clients_per_second": config.clients_per_round / median,
+        "clients_per_second": federated.clients_per_round / median,
         "examples_per_second": median_examples / median,
         "median_next_seconds": next_median,
-        "next_clients_per_second": config.clients_per_round / next_median,
+        "next_clients_per_second": federated.clients_per_round / next_median,
         "final_train_loss": history[-1].get("train_loss"),
         **(
             {"devices_used": sorted(context.devices_used())}
@@ -155,11 +166,11 @@ def time_runtime(runtime: str, config, data) -> dict[str, float]:
 def main(argv):
     del argv
     config = _config()
-    data = experiment.prepare_data(config)
+    data = preparation.prepare(config.data, seed=config.seed)
     results = {
-        "rounds": config.rounds,
-        "clients_per_round": config.clients_per_round,
-        "batch_size": config.batch_size,
+        "rounds": config.federated.rounds,
+        "clients_per_round": config.federated.clients_per_round,
+        "batch_size": config.federated.batch_size,
         "client_data": _CLIENT_DATA.value,
         "devices": [d.name for d in tf.config.list_logical_devices()],
     }
@@ -173,13 +184,15 @@ def main(argv):
         return baselines.train_centralized(
             data.split.train,
             data.split.test,
-            embedding_dim=config.embedding_dim,
+            embedding_dim=config.model.embedding_dim,
             epochs=_CENTRALIZED_EPOCHS.value,
             batch_size=batch_size,
             seed=config.seed,
         ).examples_per_second
 
-    results["centralized_examples_per_second"] = centralized_speed(config.batch_size)
+    results["centralized_examples_per_second"] = centralized_speed(
+        config.federated.batch_size
+    )
     results["centralized_large_batch_size"] = baselines.DEFAULT_BATCH_SIZE
     results["centralized_large_batch_examples_per_second"] = centralized_speed(
         baselines.DEFAULT_BATCH_SIZE

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
+from absl import flags
 
 # Inherited by every process started under this pytest run, workers included;
 # tells our workers from those of other jobs on the same machine.
@@ -33,6 +34,12 @@ _GRACE_SECONDS = 3.0
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
+
+# absl's TestCase.create_tempdir() reads --test_tmpdir: under pytest nobody
+# parses absl's flags, so take their defaults (a folder under the system's
+# temporary directory, emptied after each test).
+if not flags.FLAGS.is_parsed():
+    flags.FLAGS.mark_as_parsed()
 
 _MARKERS = {
     "slow": "long-running tests (real-data training); deselected by default.",

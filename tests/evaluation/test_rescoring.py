@@ -19,7 +19,7 @@ from tff_rec.training import experiment
 
 
 def _config(tmp: pathlib.Path, csv: pathlib.Path, algorithm: str, **overrides):
-    return config_lib.TrainConfig(
+    return config_lib.TrainConfig.make(
         dataset="csv",
         data_dir=str(csv),
         root_output_dir=str(tmp / "runs"),
@@ -40,6 +40,7 @@ class EvaluateRunTest(parameterized.TestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.tmp = pathlib.Path(tempfile.mkdtemp())
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, ignore_errors=True)
         cls.csv = synthetic.write_csv(cls.tmp / "ratings.csv", num_users=24)
         cls.results = {}
         for algorithm in ("centralized", "fedrecon", "local_only"):
@@ -135,7 +136,7 @@ class EvaluateRunTest(parameterized.TestCase):
     def test_implicit_run_is_refused(self):
         run_dir = self.copy_run("centralized", "implicit")
         hparams = json.loads((run_dir / "hparams.json").read_text())
-        hparams.update(task="implicit", model="gmf")
+        hparams["model"].update(task="implicit", model="gmf")
         (run_dir / "hparams.json").write_text(json.dumps(hparams))
         with self.assertRaisesRegex(errors.UserInputError, "task='implicit'"):
             rescoring.evaluate_run(run_dir)

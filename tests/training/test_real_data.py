@@ -1,12 +1,10 @@
 """Short real-data runs on MovieLens-100K (marked slow: minutes each)."""
 
-import dataclasses
-import tempfile
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tff_rec.data import preparation
 from tff_rec.training import config as config_lib
 from tff_rec.training import experiment
 
@@ -16,16 +14,16 @@ pytestmark = [pytest.mark.slow, pytest.mark.data]
 class RealDataTest(tf.test.TestCase):
     def setUp(self):
         super().setUp()
-        self.config = config_lib.TrainConfig(
-            root_output_dir=tempfile.mkdtemp(), rounds=20, eval_every=20
+        self.config = config_lib.TrainConfig.make(
+            root_output_dir=self.create_tempdir().full_path, rounds=20, eval_every=20
         )
-        data = experiment.prepare_data(self.config)
+        data = preparation.prepare(self.config.data, seed=self.config.seed)
         mean = float(np.mean(data.split.train.ratings))
         self.mean_rmse = float(np.sqrt(np.mean((data.split.test.ratings - mean) ** 2)))
 
     def test_reconstruction_learns_in_twenty_rounds(self):
         results = experiment.run_experiment(
-            dataclasses.replace(self.config, experiment_name="recon")
+            self.config.replace(experiment_name="recon")
         )
         self.assertLess(results["test_rmse"], 1.0)
         self.assertLess(results["test_rmse"], self.mean_rmse - 0.1)
@@ -35,8 +33,7 @@ class RealDataTest(tf.test.TestCase):
 
     def test_unweighted_fed_avg_learns_in_twenty_rounds(self):
         results = experiment.run_experiment(
-            dataclasses.replace(
-                self.config,
+            self.config.replace(
                 experiment_name="fedavg",
                 algorithm="fedavg_unweighted",
                 server_learning_rate=50.0,

@@ -40,11 +40,14 @@ class SamplingTest(tf.test.TestCase):
 
     def test_rounds_carry_their_data_and_state(self):
         sampler = sampling.ClientSampler(10, 3, _clients, seed=4)
-        drawn = list(sampler.rounds(1, 3))
+        drawn = []
+        for r in sampler.rounds(1, 3):
+            # The data is built ahead, on the sampler's thread.
+            self.assertEqual(r.client_data(), _clients(r.clients, r.number))
+            drawn.append(r)
         self.assertEqual([r.number for r in drawn], [1, 2, 3])
         for r in drawn:
             self.assertLen(r.clients, 3)
-            self.assertEqual(r.client_data(), _clients(r.clients, r.number))
             self.assertEqual(
                 r.row(), {"clients": 3, "clients_dropped": 0, "aborted": 0}
             )

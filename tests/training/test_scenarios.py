@@ -1,6 +1,5 @@
 import json
 import pathlib
-import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -18,16 +17,16 @@ class ScenarioSettingsTest(parameterized.TestCase):
     def test_preset_is_a_valid_config_recording_its_name(self, name):
         config = scenarios.make_config(name, {})
         self.assertEqual(config.scenario, name)
+        flat = config.flat()
         for key, value in scenarios.get(name).settings.items():
-            got = getattr(config, key)
-            self.assertEqual(getattr(got, "value", got), value, key)
+            self.assertEqual(flat[key], value, key)
 
     def test_explicit_settings_win(self):
         config = scenarios.make_config(
             "ecommerce_stores", {"rounds": 3, "model": "neumf"}
         )
-        self.assertEqual(config.rounds, 3)
-        self.assertEqual(config.model, config_lib.ModelType.NEUMF)
+        self.assertEqual(config.federated.rounds, 3)
+        self.assertEqual(config.model.model, config_lib.ModelType.NEUMF)
         self.assertEqual(config.task, config_lib.Task.IMPLICIT)
 
     def test_no_scenario_is_the_defaults(self):
@@ -41,10 +40,15 @@ class ScenarioSettingsTest(parameterized.TestCase):
         ):
             scenarios.make_config("bank", {})
 
-    def test_describe_lists_every_setting(self):
+    def test_describe_lists_every_setting_by_section(self):
         text = scenarios.describe("news_users")
-        self.assertIn("--task=implicit", text)
-        self.assertIn("--split=leave_last_out", text)
+        lines = text.splitlines()
+        for key, value in scenarios.get("news_users").settings.items():
+            self.assertIn(f"    --{key}={value}", lines)
+        self.assertLess(
+            lines.index("  data:"), lines.index("    --split=leave_last_out")
+        )
+        self.assertLess(lines.index("  model:"), lines.index("    --task=implicit"))
 
 
 class ScenarioRunTest(parameterized.TestCase, tf.test.TestCase):
@@ -52,7 +56,7 @@ class ScenarioRunTest(parameterized.TestCase, tf.test.TestCase):
 
     @parameterized.parameters(*sorted(scenarios.SCENARIOS))
     def test_one_round(self, name):
-        tmp = pathlib.Path(tempfile.mkdtemp())
+        tmp = pathlib.Path(self.create_tempdir().full_path)
         data_dir = synthetic.write_ml100k(tmp / "ml-100k", num_users=44, per_user=10)
         overrides = dict(
             data_dir=str(data_dir),
@@ -68,10 +72,16 @@ class ScenarioRunTest(parameterized.TestCase, tf.test.TestCase):
         config = scenarios.make_config(name, overrides)
         results = experiment.run_experiment(config)
         self.assertEqual(results["rounds"], 1)
-        for key in experiment.task_metric_names(config):
+        metrics = (
+            ("test_rmse",)
+            if config.task is config_lib.Task.RATING
+            else ("hr@10", "sampled_hr@10")
+        )
+        for key in metrics:
             self.assertTrue(np.isfinite(results[key]), key)
         out = tmp / "runs" / config.experiment_name
         hparams = json.loads((out / "hparams.json").read_text())
+        self.assertEqual(hparams["federated"]["rounds"], 1)
         self.assertEqual(hparams["scenario"], name)
         if name == "ecommerce_stores":
             self.assertEqual(results["num_clients"], 10)
