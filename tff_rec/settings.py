@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from typing import Any
 from typing import TypeVar
 
+import numpy as np
+
 from tff_rec import errors
 
 _S = TypeVar("_S", bound="Section")
@@ -42,7 +44,7 @@ def _field(default, rule: Rule | None, resumable: bool, **metadata):
 
 
 def _number(name: str, value: Any, *, integer: bool) -> float:
-    kinds = (int,) if integer else (int, float)
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
     if isinstance(value, bool) or not isinstance(value, kinds):
         what = "an integer" if integer else "a number"
         raise errors.UserInputError(f"{name} must be {what}, got {value!r}")
@@ -155,12 +157,13 @@ class Section:
                 object.__setattr__(
                     self, f.name, errors.parse_enum(enum_type, value, f.name)
                 )
-            elif (
-                f.metadata.get("kind") == "float"
-                and isinstance(value, int)
-                and not isinstance(value, bool)
+            elif f.metadata.get("kind") in ("int", "float") and isinstance(
+                value, (int, float, np.number)
             ):
-                object.__setattr__(self, f.name, float(value))
+                # Plain Python numbers (numpy's too), floats for float fields.
+                kind = int if f.metadata["kind"] == "int" else float
+                if not isinstance(value, bool) and kind(value) == value:
+                    object.__setattr__(self, f.name, kind(value))
             rule = f.metadata.get("rule")
             if rule is not None:
                 rule(f.name, getattr(self, f.name))

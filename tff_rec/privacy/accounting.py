@@ -50,6 +50,7 @@ from dp_accounting import pld
 from dp_accounting import rdp
 
 from tff_rec import errors
+from tff_rec import settings
 from tff_rec.algorithms import config as algorithms_config
 
 DEFAULT_DELTA_EXPONENT = 1.1
@@ -123,23 +124,6 @@ def default_delta(num_clients: int) -> float:
     return 1.0 / num_clients**DEFAULT_DELTA_EXPONENT
 
 
-def check_int(value: Any, name: str, minimum: int) -> None:
-    """Checks that `value` is an integer >= `minimum`.
-
-    Args:
-      value: the value to check.
-      name: what the value is called in the error message ("rounds").
-      minimum: the smallest allowed value.
-
-    Raises:
-      UserInputError: naming the value, if it is not such an integer.
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise errors.UserInputError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise errors.UserInputError(f"{name} must be >= {minimum}, got {value}")
-
-
 def check_noise_multiplier(noise_multiplier: float | None) -> None:
     """Refuses a noise multiplier that gives no finite epsilon.
 
@@ -193,8 +177,8 @@ class PrivacySpec:
         mechanism = errors.parse_enum(Mechanism, self.mechanism, "mechanism")
         sampling = errors.parse_enum(Sampling, self.sampling, "sampling")
         check_noise_multiplier(self.noise_multiplier)
-        check_int(self.clients_per_round, "clients_per_round", 1)
-        check_int(self.num_clients, "num_clients", 1)
+        settings.check_at_least("clients_per_round", self.clients_per_round, 1)
+        settings.check_at_least("num_clients", self.num_clients, 1)
         algorithms_config.check_cohort(self.clients_per_round, self.num_clients)
         delta = default_delta(self.num_clients) if self.delta is None else self.delta
         if not 0 < delta < 1:
@@ -315,7 +299,7 @@ def epsilon(spec: PrivacySpec, rounds: int) -> float:
     Raises:
       UserInputError: if `rounds` is negative.
     """
-    check_int(rounds, "rounds", 0)
+    settings.check_at_least("rounds", rounds, 0)
     return _epsilon(spec, int(rounds))
 
 
@@ -355,7 +339,7 @@ class PrivacyAccountant:
           spec: the mechanism of every round.
           rounds: rounds already composed (>= 0).
         """
-        check_int(rounds, "rounds", 0)
+        settings.check_at_least("rounds", rounds, 0)
         self._spec = spec
         self._rounds = int(rounds)
 
@@ -398,7 +382,7 @@ class PrivacyAccountant:
                 f"the saved privacy state is for {saved.as_dict()}, but this run "
                 f"uses {self._spec.as_dict()}"
             )
-        check_int(state["rounds"], "rounds", 0)
+        settings.check_at_least("rounds", state["rounds"], 0)
         self._rounds = int(state["rounds"])
 
     @classmethod

@@ -14,6 +14,7 @@ import math
 import dp_accounting
 
 from tff_rec import errors
+from tff_rec import settings
 from tff_rec.privacy import accounting
 
 # Noise multipliers searched by `calibrate_noise_multiplier`. Below the lower
@@ -109,7 +110,7 @@ def calibrate_noise_multiplier(
     _check_epsilon(target_epsilon)
     if rounds is None:
         raise errors.UserInputError("rounds (>= 1) is required")
-    accounting.check_int(rounds, "rounds", 1)
+    settings.check_at_least("rounds", rounds, 1)
     # Validates everything but the noise multiplier.
     template = accounting.PrivacySpec(
         mechanism=mechanism,
