@@ -1,3 +1,5 @@
+"""Tests of the FedAvg builders: which weights they hold, aggregators, one round."""
+
 import collections
 
 import numpy as np
@@ -6,9 +8,6 @@ import tensorflow_federated as tff
 from absl.testing import parameterized
 
 from tff_rec.algorithms import fed_avg
-from tff_rec.algorithms import fed_recon
-from tff_rec.algorithms import optimizers
-from tff_rec.errors import UserInputError
 from tff_rec.models import matrix_factorization as mf
 
 
@@ -35,22 +34,10 @@ class BuilderTypeTest(tf.test.TestCase, parameterized.TestCase):
         # FedAvg aggregates everything: user and item tables.
         self.assertEqual(shapes, sorted([(4, 3), (4, 1), (5, 3), (5, 1)]))
 
-    def test_fed_recon_server_never_holds_user_tables(self):
-        process = fed_recon.build_fed_recon(_model_fn(num_users=1))
-        weights_type = process.get_model_weights.type_signature.result
-        shapes = sorted(tuple(t.shape) for t in weights_type.trainable)
-        self.assertEqual(shapes, sorted([(5, 3), (5, 1)]))
-
     def test_weighted_fed_avg_rejects_unweighted_aggregator(self):
         with self.assertRaisesRegex(TypeError, "unweighted"):
             fed_avg.build_weighted_fed_avg(
                 _model_fn(), model_aggregator=_dp_aggregator()
-            )
-
-    def test_weighted_fed_recon_rejects_unweighted_aggregator(self):
-        with self.assertRaisesRegex(TypeError, "unweighted"):
-            fed_recon.build_fed_recon(
-                _model_fn(num_users=1), model_aggregator=_dp_aggregator()
             )
 
     def test_unweighted_fed_avg_accepts_dp_aggregator(self):
@@ -58,20 +45,6 @@ class BuilderTypeTest(tf.test.TestCase, parameterized.TestCase):
             _model_fn(), model_aggregator=_dp_aggregator()
         )
         self.assertIsInstance(process, tff.learning.templates.LearningProcess)
-
-
-class OptimizerTest(tf.test.TestCase, parameterized.TestCase):
-    @parameterized.parameters("sgd", "adam", "adagrad", "yogi")
-    def test_builds(self, name):
-        self.assertIsInstance(
-            optimizers.build_optimizer(name, 0.1), tff.learning.optimizers.Optimizer
-        )
-
-    def test_rejects_unknown_and_non_positive(self):
-        with self.assertRaisesRegex(UserInputError, "allowed"):
-            optimizers.build_optimizer("rmsprop", 0.1)
-        with self.assertRaisesRegex(UserInputError, "> 0"):
-            optimizers.build_optimizer("sgd", -1.0)
 
 
 class BuilderValueTest(tf.test.TestCase):
