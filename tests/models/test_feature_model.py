@@ -1,38 +1,14 @@
 import collections
-import dataclasses
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 from absl.testing import parameterized
 
-from tff_rec import errors
+from tests.data import side_information
 from tff_rec.data import feature_encoding
-from tff_rec.data import interactions as interactions_lib
 from tff_rec.models import feature_model
 from tff_rec.models import matrix_factorization as mf
-
-
-def _interactions(*, user_features=True, item_features=True, name="tiny"):
-    """Four users, three items, with missing and odd side information."""
-    users = {
-        "age": {"u1": 17, "u2": 30, "u4": 56},  # u3 has no age
-        "gender": {"u1": "M", "u2": "F", "u3": "M", "u4": " "},
-        "occupation": {"u1": "student", "u2": "artist", "u3": "student"},
-        "zip_code": {"u1": "55105", "u2": "T8H1N", "u3": "", "u4": "01002"},
-    }
-    items = {
-        "genres": {"i1": ("Drama", "Comedy"), "i2": (), "i3": ("Action",)},
-        "year": {"i1": 1995, "i2": None, "i3": 1968},
-    }
-    return interactions_lib.from_raw_ids(
-        ["u1", "u1", "u2", "u3", "u4"],
-        ["i1", "i2", "i3", "i1", "i3"],
-        [1.0, 0.0, 1.0, 1.0, 0.0],
-        user_features=users if user_features else None,
-        item_features=items if item_features else None,
-        name=name,
-    )
 
 
 def _logit_bce_loss():
@@ -50,94 +26,10 @@ def _logit_bce_loss():
     return LogitBinaryCrossentropy()
 
 
-class EncodeFeaturesTest(tf.test.TestCase):
-    def test_user_features(self):
-        encoded = feature_encoding.encode_user_features(_interactions())
-        # Age buckets: 17 -> <18 (1), 30 -> 25-34 (3), missing -> 0, 56 -> 56+ (7).
-        self.assertAllEqual(encoded.age, [1, 3, 0, 7])
-        self.assertEqual(encoded.gender_vocab, ("F", "M"))
-        self.assertAllEqual(encoded.gender, [2, 1, 2, 0])
-        self.assertEqual(encoded.occupation_vocab, ("artist", "student"))
-        self.assertAllEqual(encoded.occupation, [2, 1, 2, 0])
-        # "55105" -> 1 + 5, "T8H1N" -> other, "" -> unknown, "01002" -> 1 + 0.
-        self.assertAllEqual(encoded.zip_region, [6, feature_encoding.ZIP_OTHER, 0, 1])
-        for name in feature_encoding.USER_FEATURE_NAMES:
-            self.assertEqual(getattr(encoded, name).dtype, np.int32)
-        self.assertEqual(
-            encoded.sizes(),
-            collections.OrderedDict(
-                age=8,
-                gender=3,
-                occupation=3,
-                zip_region=feature_encoding.ZIP_REGION_SIZE,
-            ),
-        )
-        looked_up = encoded.lookup(np.array([3, 0]))
-        self.assertEqual(list(looked_up), list(feature_encoding.USER_FEATURE_NAMES))
-        self.assertAllEqual(looked_up["age"], [7, 1])
-        self.assertEqual(
-            list(encoded.columns()), list(feature_encoding.USER_FEATURE_NAMES)
-        )
-        self.assertAllEqual(encoded.columns()["zip_region"], encoded.zip_region)
-
-    def test_age_bucket_bounds(self):
-        ages = {f"u{k}": age for k, age in enumerate([1, 18, 24, 25, 45, 49, 50, 55])}
-        interactions = interactions_lib.from_raw_ids(
-            list(ages),
-            ["i"] * len(ages),
-            [1.0] * len(ages),
-            user_features={
-                "age": ages,
-                "gender": {},
-                "occupation": {},
-                "zip_code": {},
-            },
-        )
-        encoded = feature_encoding.encode_user_features(interactions)
-        self.assertAllEqual(encoded.age, [1, 2, 2, 3, 5, 5, 6, 6])
-
-    def test_item_features(self):
-        encoded = feature_encoding.encode_item_features(_interactions())
-        self.assertEqual(encoded.genre_vocab, ("Action", "Comedy", "Drama"))
-        self.assertAllEqual(encoded.genres, [[0, 1, 1], [0, 0, 0], [1, 0, 0]])
-        self.assertEqual(encoded.genres.dtype, np.float32)
-        self.assertEqual(encoded.decade_vocab, (1960, 1990))
-        self.assertAllEqual(encoded.year_bucket, [2, 0, 1])
-        self.assertEqual(encoded.year_bucket.dtype, np.int32)
-        self.assertEqual(encoded.num_items, 3)
-        self.assertEqual(encoded.num_genres, 3)
-        self.assertEqual(encoded.year_bucket_size, 3)
-
-    def test_missing_user_columns_raise_user_input_error(self):
-        interactions = _interactions(user_features=False, name="my-csv")
-        with self.assertRaisesRegex(
-            errors.UserInputError, r"'my-csv'.*age, gender, occupation, zip_code"
-        ):
-            feature_encoding.encode_user_features(interactions)
-
-    def test_missing_item_columns_raise_user_input_error(self):
-        interactions = _interactions(item_features=False, name="my-csv")
-        with self.assertRaisesRegex(errors.UserInputError, r"'my-csv'.*genres, year"):
-            feature_encoding.encode_item_features(interactions)
-
-    def test_one_missing_column_is_named(self):
-        interactions = _interactions()
-        partial = dataclasses.replace(
-            interactions,
-            user_features={
-                k: v for k, v in interactions.user_features.items() if k != "occupation"
-            },
-        )
-        with self.assertRaisesRegex(
-            errors.UserInputError, r"no user feature\(s\) occupation;"
-        ):
-            feature_encoding.encode_user_features(partial)
-
-
 class FeatureModelTest(tf.test.TestCase, parameterized.TestCase):
     def setUp(self):
         super().setUp()
-        interactions = _interactions()
+        interactions = side_information.tiny_interactions()
         self.users = feature_encoding.encode_user_features(interactions)
         self.items = feature_encoding.encode_item_features(interactions)
 
@@ -259,7 +151,7 @@ class FeatureModelFederatedTest(tf.test.TestCase):
 
     def setUp(self):
         super().setUp()
-        interactions = _interactions()
+        interactions = side_information.tiny_interactions()
         self.users = feature_encoding.encode_user_features(interactions)
         self.items = feature_encoding.encode_item_features(interactions)
 
