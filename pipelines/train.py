@@ -34,13 +34,13 @@ from absl import app
 from absl import flags
 
 from tff_rec import cli
-from tff_rec import errors
 from tff_rec.aggregators import factory as aggregator_factory
 from tff_rec.algorithms import config as algorithms_config
 from tff_rec.algorithms import optimizers
 from tff_rec.data import loaders
 from tff_rec.data import partition as partition_lib
 from tff_rec.data import splits
+from tff_rec.export import exporter
 from tff_rec.privacy import accounting
 from tff_rec.runtime import selection
 from tff_rec.training import config as config_lib
@@ -392,20 +392,12 @@ def main(argv):
     del argv
     with cli.user_errors_exit():
         if _DESCRIBE_SCENARIO.value:
-            if _SCENARIO.value is None:
-                raise errors.UserInputError("--describe_scenario needs --scenario")
             print(scenarios.describe(_SCENARIO.value), flush=True)
             return
         config = config_from_flags()
-        if _EXPORT_DIR.value and config.algorithm is config_lib.Algorithm.LOCAL_ONLY:
-            raise errors.UserInputError(
-                "--export_dir: local_only training has no single model to export"
-            )
-        if _EXPORT_DIR.value and config.task is not config_lib.Task.RATING:
-            raise errors.UserInputError(
-                "--export_dir: serving export supports task='rating' models; "
-                f"task={config.task.value!r} models are saved as "
-                "final_weights.npz in the run folder"
+        if _EXPORT_DIR.value:
+            exporter.check_exportable(
+                algorithm=config.algorithm.value, task=config.task.value
             )
         selection.install_runtime(
             runtime=_RUNTIME.value,
@@ -418,8 +410,6 @@ def main(argv):
         run_dir = run_folder.path(config)
         print(f"Wrote {run_dir}/", flush=True)
         if _EXPORT_DIR.value:
-            from tff_rec.export import exporter
-
             path = exporter.export_run(run_dir, _EXPORT_DIR.value)
             print(f"Exported {path}", flush=True)
 

@@ -11,7 +11,7 @@ from absl.testing import absltest
 from absl.testing import parameterized
 
 from tests import synthetic
-from tests.pipelines import cli
+from tests.pipelines import base
 from tff_rec import errors
 from tff_rec.evaluation import rescoring
 from tff_rec.training import config as config_lib
@@ -143,7 +143,7 @@ class EvaluateRunTest(parameterized.TestCase):
 
     def test_pipeline_prints_and_writes_the_metrics(self):
         output = self.tmp / "metrics.json"
-        result = cli.run_pipeline(
+        result = base.run_pipeline(
             "evaluate",
             f"--run_dir={self.run_dir('fedrecon')}",
             f"--output_json={output}",
@@ -156,7 +156,7 @@ class EvaluateRunTest(parameterized.TestCase):
         self.assertEqual(written["recorded_test_rmse"], rmse)
 
     def test_pipeline_bad_run_dir_is_one_line(self):
-        result = cli.run_pipeline("evaluate", f"--run_dir={self.tmp / 'nowhere'}")
+        result = base.run_pipeline("evaluate", f"--run_dir={self.tmp / 'nowhere'}")
         self.assertEqual(result.returncode, 2)
         self.assertIn("does not exist", result.stderr)
         self.assertNotIn("Traceback", result.stderr)

@@ -198,7 +198,7 @@ def test_worker_pipeline_rejects_bad_port():
 @pytest.mark.slow
 def test_train_pipeline_runs_on_workers_and_matches_local(two_workers, tmp_path):
     from tests import synthetic
-    from tests.pipelines import cli
+    from tests.pipelines import base
 
     data = synthetic.write_csv(tmp_path / "ratings.csv", num_users=16)
     common = [
@@ -210,9 +210,9 @@ def test_train_pipeline_runs_on_workers_and_matches_local(two_workers, tmp_path)
         "--embedding_dim=3",
         "--nobaselines",
     ]
-    local = cli.run_pipeline("train", *common, "--experiment_name=local")
+    local = base.run_pipeline("train", *common, "--experiment_name=local")
     assert local.returncode == 0, local.stderr[-3000:]
-    distributed = cli.run_pipeline(
+    distributed = base.run_pipeline(
         "train",
         *common,
         "--experiment_name=workers",
@@ -227,10 +227,10 @@ def test_train_pipeline_runs_on_workers_and_matches_local(two_workers, tmp_path)
 
 
 def test_train_pipeline_unreachable_worker_exits_2(tmp_path):
-    from tests.pipelines import cli
+    from tests.pipelines import base
 
     port = portpicker.pick_unused_port()
-    result = cli.run_pipeline(
+    result = base.run_pipeline(
         "train",
         "--rounds=1",
         f"--workers=127.0.0.1:{port}",

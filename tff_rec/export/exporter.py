@@ -92,6 +92,29 @@ class RunArtifacts:
         return float(l2), float(bias_l2)
 
 
+def check_exportable(*, algorithm: str, task: str) -> None:
+    """Refuses, before training, a run whose model cannot be exported.
+
+    Args:
+      algorithm: the run's algorithm (its value, e.g. ``fedrecon``).
+      task: the run's task (``rating`` or ``implicit``).
+
+    Raises:
+      errors.UserInputError: for local-only training (no single model) and
+        implicit-feedback models (saved as ``final_weights.npz`` only).
+    """
+    if algorithm == "local_only":
+        raise errors.UserInputError(
+            "--export_dir: local_only training has no single model to export"
+        )
+    if task != "rating":
+        raise errors.UserInputError(
+            "--export_dir: serving export supports task='rating' models; "
+            f"task={task!r} models are saved as final_weights.npz in the run "
+            "folder"
+        )
+
+
 def load_run(run_dir: os.PathLike | str) -> RunArtifacts:
     """Reads the files of a run directory written by `run_experiment`.
 

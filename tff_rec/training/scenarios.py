@@ -126,16 +126,17 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-def get(name: str) -> Scenario:
+def get(name: str | None) -> Scenario:
     """The scenario called `name`.
 
     Raises:
       tff_rec.errors.UserInputError: for an unknown name.
     """
+    allowed = ", ".join(sorted(SCENARIOS))
+    if name is None:
+        raise errors.UserInputError(f"no scenario given; allowed: {allowed}")
     if name not in SCENARIOS:
-        raise errors.UserInputError(
-            f"unknown scenario {name!r}; allowed: " + ", ".join(sorted(SCENARIOS))
-        )
+        raise errors.UserInputError(f"unknown scenario {name!r}; allowed: {allowed}")
     return SCENARIOS[name]
 
 

@@ -10,13 +10,13 @@ import numpy as np
 from absl.testing import absltest
 from absl.testing import parameterized
 
-from tests.pipelines import cli
+from tests.pipelines import base
 
 TIMEOUT_S = 300
 
 
 def run_export(*flags: str) -> subprocess.CompletedProcess:
-    return cli.run_pipeline("export", *flags, timeout=TIMEOUT_S)
+    return base.run_pipeline("export", *flags, timeout=TIMEOUT_S)
 
 
 def write_run(run_dir: pathlib.Path, num_users=4, num_items=6, dim=2) -> None:

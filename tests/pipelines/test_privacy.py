@@ -6,7 +6,7 @@ import subprocess
 from absl.testing import absltest
 from absl.testing import parameterized
 
-from tests.pipelines import cli
+from tests.pipelines import base
 from tff_rec.privacy import accounting
 from tff_rec.privacy import calibration
 
@@ -15,7 +15,7 @@ _NUMBER = r"([0-9.eE+-]+)"
 
 
 def run_privacy(*flags: str) -> subprocess.CompletedProcess:
-    return cli.run_pipeline("privacy", *flags, timeout=TIMEOUT_S)
+    return base.run_pipeline("privacy", *flags, timeout=TIMEOUT_S)
 
 
 class PrivacyCliTest(parameterized.TestCase):
