@@ -18,7 +18,6 @@ from tff_rec.compression import codec as codec_lib
 from tff_rec.models import matrix_factorization as mf
 from tff_rec.runtime import inprocess
 from tff_rec.runtime import local_cpp
-from tff_rec.runtime import mapreduce
 
 _NUM_USERS = 12
 _NUM_ITEMS = 9
@@ -217,27 +216,6 @@ def test_any_number_of_clients(num_clients, cpp_context):
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize(
-    "num_clients, max_slots, expected",
-    [
-        (0, 8, []),
-        (1, 8, [1]),
-        (7, 8, [4, 2, 1]),
-        (8, 8, [8]),
-        (21, 8, [8, 8, 4, 1]),
-        (5, 1, [1, 1, 1, 1, 1]),
-    ],
-)
-def test_chunk_sizes(num_clients, max_slots, expected):
-    assert mapreduce.chunk_sizes(num_clients, max_slots) == expected
-
-
-def test_max_slots_must_be_a_power_of_two():
-    process = fed_avg.build_weighted_fed_avg(_model_fn(_NUM_USERS))
-    with pytest.raises(ValueError, match="max_slots=3"):
-        mapreduce.MapReduceRunner(process.next, max_slots=3)
-
-
 def test_other_computations_use_the_fallback():
     calls = []
 
@@ -254,19 +232,6 @@ def test_other_computations_use_the_fallback():
     with tff.framework.get_context_stack().install(context):
         assert client_sum([1.0, 2.0, 4.0]) == pytest.approx(7.0)
     assert calls == [client_sum]
-
-
-def test_reduce_dataset_is_replaced_by_a_loop():
-    process = fed_avg.build_weighted_fed_avg(_model_fn(_NUM_USERS))
-    form = tff.backends.mapreduce.get_map_reduce_form_for_computation(process.next)
-    from tff_rec.runtime import graphs
-
-    work = graphs.load(form.work)
-    original = tf.compat.v1.GraphDef.FromString(
-        graphs.tensorflow_proto(form.work).graph_def.value
-    )
-    assert any(node.op == "ReduceDataset" for node in original.node)
-    assert not any(node.op == "ReduceDataset" for node in work.graph_def.node)
 
 
 def test_wrong_client_value_is_a_type_error():
