@@ -49,6 +49,45 @@ def _privacy_results(budget: budget_lib.PrivacyBudget, history, clip) -> dict:
     }
 
 
+def _advice(config: config_lib.TrainConfig, step: float, derived: bool) -> str:
+    """What to change when training diverges."""
+    default = ", the default for this algorithm and data" if derived else ""
+    return (
+        f"lower --server_learning_rate (now {step:g}{default}) or "
+        f"--client_learning_rate (now {config.federated.client_learning_rate:g}), "
+        "and rerun with --fresh"
+    )
+
+
+def _sampler(config, num_clients, client_data_fn) -> sampling.ClientSampler:
+    federated, reliability = config.federated, config.reliability
+    return sampling.ClientSampler(
+        num_clients,
+        federated.clients_per_round,
+        client_data_fn,
+        sampling=federated.client_sampling,
+        seed=config.seed,
+        dropout_rate=reliability.dropout_rate,
+        min_clients=reliability.min_clients_per_round,
+    )
+
+
+def _round_results(config, history, budget) -> dict[str, Any]:
+    """Round statistics of the run: privacy spent, bytes, timing."""
+    results: dict[str, Any] = {}
+    if budget is not None:
+        clip = config.privacy.clip
+        clip = aggregator_factory.DEFAULT_CLIP if clip is None else clip
+        results.update(_privacy_results(budget, history, clip))
+    results.update(byte_counts.summarize(history))
+    seconds = float(np.median([row["round_seconds"] for row in history] or [np.nan]))
+    results.update(
+        seconds_per_round=seconds,
+        client_updates_per_second=config.federated.clients_per_round / seconds,
+    )
+    return results
+
+
 def train_federated(
     config: config_lib.TrainConfig,
     task: tasks_base.Task,
@@ -64,33 +103,28 @@ def train_federated(
       training diverged (``results`` then says where: ``diverged``,
       ``diverged_round``, ``message``).
     """
-    federated, privacy, reliability = (
-        config.federated,
-        config.privacy,
-        config.reliability,
-    )
+    federated, reliability = config.federated, config.reliability
     num_clients = data.partition.num_clients
-    poisson = federated.client_sampling is algorithms_config.ClientSampling.POISSON
-    spec = privacy.spec(
+    spec = config.privacy.spec(
         rounds=federated.rounds,
         clients_per_round=federated.clients_per_round,
         num_clients=num_clients,
-        poisson=poisson,
+        poisson=federated.client_sampling is algorithms_config.ClientSampling.POISSON,
     )
     if spec is not None:
         _announce("Privacy: " + statements.epsilon_statement(spec, federated.rounds))
     step, derived = process_lib.server_learning_rate(config, data)
-    malicious = None
-    if reliability.malicious_fraction > 0:
-        malicious = attacks.MaliciousClients.sample(
-            num_clients, reliability.malicious_fraction, config.seed
-        )
 
     def build():
         return process_lib.build_run_process(
             config, task, data, spec=spec, server_learning_rate=step
         )
 
+    malicious = budget = None
+    if reliability.malicious_fraction > 0:
+        malicious = attacks.MaliciousClients.sample(
+            num_clients, reliability.malicious_fraction, config.seed
+        )
     process = (
         build()
         if malicious is None
@@ -99,43 +133,23 @@ def train_federated(
     process, client_data_fn = task.client_inputs(
         process, attacked=malicious is not None
     )
-    sampler = sampling.ClientSampler(
-        num_clients,
-        federated.clients_per_round,
-        client_data_fn,
-        sampling=federated.client_sampling,
-        seed=config.seed,
-        dropout_rate=reliability.dropout_rate,
-        min_clients=reliability.min_clients_per_round,
-    )
-    budget = None
     if spec is not None:
-        budget = budget_lib.PrivacyBudget(
-            accounting.PrivacyAccountant(spec), privacy.target_epsilon
-        )
-    advice = (
-        f"lower --server_learning_rate (now {step:g}"
-        + (", the default for this algorithm and data" if derived else "")
-        + f") or --client_learning_rate (now {federated.client_learning_rate:g}), "
-        "and rerun with --fresh"
-    )
-    hooks = [
-        hook
-        for hook in (
-            budget,
-            malicious,
-            divergence.DivergenceGuard(process, advice),
-            hooks_lib.PeriodicEvaluation(
-                lambda state: task.evaluate(process, state),
-                config.evaluation.eval_every,
-            ),
-            hooks_lib.MetricsRelease(writer),
-            hooks_lib.ProgressRelease(federated.rounds),
-        )
-        if hook is not None
+        accountant = accounting.PrivacyAccountant(spec)
+        budget = budget_lib.PrivacyBudget(accountant, config.privacy.target_epsilon)
+    hooks = [hook for hook in (budget, malicious) if hook is not None] + [
+        divergence.DivergenceGuard(process, _advice(config, step, derived)),
+        hooks_lib.PeriodicEvaluation(
+            lambda state: task.evaluate(process, state), config.evaluation.eval_every
+        ),
+        hooks_lib.MetricsRelease(writer),
+        hooks_lib.ProgressRelease(federated.rounds),
     ]
     outcome = rounds_lib.run_rounds(
-        process, sampler, rounds=federated.rounds, hooks=hooks, checkpoints=checkpoints
+        process,
+        _sampler(config, num_clients, client_data_fn),
+        rounds=federated.rounds,
+        hooks=hooks,
+        checkpoints=checkpoints,
     )
     history = writer.previous_rows + outcome.history
     results: dict[str, Any] = {"server_learning_rate": step, "rounds": len(history)}
@@ -149,13 +163,4 @@ def train_federated(
     if outcome.stopped is not None:
         _announce(outcome.stopped)
     trained = task.finish(process, outcome.state, history[-1] if history else {})
-    if budget is not None:
-        clip = aggregator_factory.DEFAULT_CLIP if privacy.clip is None else privacy.clip
-        results.update(_privacy_results(budget, history, clip))
-    results.update(byte_counts.summarize(history))
-    seconds = float(np.median([row["round_seconds"] for row in history] or [np.nan]))
-    results.update(
-        seconds_per_round=seconds,
-        client_updates_per_second=federated.clients_per_round / seconds,
-    )
-    return results, trained
+    return {**results, **_round_results(config, history, budget)}, trained
