@@ -259,6 +259,11 @@ _setting(
     "same flags resumes from the latest one.",
 )
 _setting(
+    flags.DEFINE_integer,
+    "keep_checkpoints",
+    "Keep this many of the newest checkpoints (older ones are deleted).",
+)
+_setting(
     flags.DEFINE_float,
     "dropout_rate",
     "Probability that a sampled client fails mid-round (no update arrives).",

@@ -121,6 +121,7 @@ INVALID = (
     ),
     # Reliability.
     ("checkpoint_every", dict(checkpoint_every=0), "checkpoint_every must be >= 1"),
+    ("keep_checkpoints", dict(keep_checkpoints=0), "keep_checkpoints must be >= 1"),
     ("dropout", dict(dropout_rate=1.0), r"dropout_rate must be in \[0, 1\)"),
     ("min_clients", dict(min_clients_per_round=0), "min_clients_per_round must be"),
     ("min_clients_high", dict(min_clients_per_round=51), "exceeds clients_per_round"),

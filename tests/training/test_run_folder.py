@@ -2,9 +2,11 @@
 
 import pathlib
 
+import numpy as np
 import tensorflow as tf
 
 from tff_rec import errors
+from tff_rec.training import checkpoint
 from tff_rec.training import config as config_lib
 from tff_rec.training import metrics_writer
 from tff_rec.training import run_folder
@@ -65,10 +67,13 @@ class RunFolderTest(tf.test.TestCase):
 
     def test_checkpoints_of_federated_runs_only(self):
         config = config_lib.TrainConfig.make(
-            root_output_dir=str(self.out), checkpoint_every=3
+            root_output_dir=str(self.out), checkpoint_every=3, keep_checkpoints=1
         )
         manager = run_folder.checkpoints(config)
         self.assertEqual(manager.every, 3)
+        for round_num in (3, 6):
+            manager.save(checkpoint.RoundCheckpoint(round_num, np.float32(1.0), {}))
+        self.assertEqual(manager.rounds(), [6])
         self.assertEqual(
             manager.root_dir, self.out / config.experiment_name / "checkpoints"
         )

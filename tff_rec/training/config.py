@@ -51,6 +51,7 @@ class ReliabilityConfig(settings.Section):
     Attributes:
       checkpoint_every: save a checkpoint every this many rounds (and after
         the last); a rerun resumes from the latest.
+      keep_checkpoints: how many of the newest checkpoints are kept.
       dropout_rate: probability that a sampled client fails mid-round.
       min_clients_per_round: a round in which fewer clients report is
         aborted (the model unchanged); None means 1.
@@ -62,6 +63,7 @@ class ReliabilityConfig(settings.Section):
     """
 
     checkpoint_every: int = settings.at_least(1, default=1, resumable=True)
+    keep_checkpoints: int = settings.at_least(1, default=2, resumable=True)
     dropout_rate: float = settings.between(0.0, 1.0, default=0.0, closed_low=True)
     min_clients_per_round: int | None = settings.at_least(1, default=None)
     robust: bool = settings.flag(default=False)

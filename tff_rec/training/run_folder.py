@@ -54,8 +54,11 @@ def checkpoints(
     """The checkpoints of a federated run (None for the others)."""
     if not config.algorithm.is_federated:
         return None
+    reliability = config.reliability
     return checkpoint_lib.CheckpointManager(
-        path(config) / CHECKPOINT_DIR, every=config.reliability.checkpoint_every
+        path(config) / CHECKPOINT_DIR,
+        every=reliability.checkpoint_every,
+        keep_total=reliability.keep_checkpoints,
     )
 
 
