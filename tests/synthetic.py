@@ -110,38 +110,3 @@ def write_ml100k(
         "".join(f"{g}|{k}\n" for k, g in enumerate(_GENRES)) + "\n"
     )
     return directory
-
-
-def write_wide_scale_csv(
-    path: pathlib.Path,
-    *,
-    num_users: int = 500,
-    num_items: int = 100,
-    per_user: int = 36,
-    seed: int = 0,
-) -> pathlib.Path:
-    """Writes dense ratings in [-10, 10] (Jester-like), as a generic CSV.
-
-    Every user rates `per_user` or more of the few items (more popular items
-    more often), so an item's row is trained by about half of a round's
-    clients and the most popular ones by most of them, and the ratings'
-    spread is about 4x MovieLens's: neither the 1-5 star scale nor the
-    sparsity of MovieLens holds.
-    """
-    rng = np.random.default_rng(seed)
-    p = rng.normal(size=(num_users, 4))
-    q = rng.normal(size=(num_items, 4))
-    user_bias = rng.normal(0, 2, num_users)
-    item_bias = rng.normal(0, 2, num_items)
-    popularity = rng.dirichlet(np.full(num_items, 2.0))
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["user", "item", "rating"])
-        for u in range(num_users):
-            count = min(num_items, per_user + int(rng.geometric(1 / 20)))
-            items = rng.choice(num_items, size=count, replace=False, p=popularity)
-            scores = 1.0 + user_bias[u] + item_bias[items] + 1.5 * (q[items] @ p[u])
-            ratings = np.clip(scores + rng.normal(0, 2, count), -10, 10)
-            for i, r in zip(items, ratings, strict=True):
-                writer.writerow([f"u{u}", f"j{i}", f"{r:.2f}"])
-    return path

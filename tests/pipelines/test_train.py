@@ -14,6 +14,7 @@ from absl.testing import parameterized
 from tests import synthetic
 from tests.pipelines import base
 from tff_rec.compression import byte_counts
+from tff_rec.data import synthetic as data_synthetic
 from tff_rec.privacy import accounting
 
 
@@ -184,7 +185,7 @@ class TrainTest(base.PipelineTestCase):
         self.assert_error(self.run_train(data_dir=bad), "bad.csv:3")
 
     def test_divergence_exits_3_and_keeps_the_last_finite_checkpoint(self):
-        wide = synthetic.write_wide_scale_csv(self.tmp / "wide.csv")
+        wide = data_synthetic.write_wide_scale_csv(self.tmp / "wide.csv")
         result = self.run_train(
             data_dir=wide,
             rounds=20,

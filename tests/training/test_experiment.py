@@ -13,6 +13,7 @@ from absl.testing import parameterized
 from tests import synthetic
 from tff_rec import errors
 from tff_rec.data import preparation
+from tff_rec.data import synthetic as data_synthetic
 from tff_rec.training import checkpoint
 from tff_rec.training import config as config_lib
 from tff_rec.training import experiment
@@ -171,7 +172,7 @@ class RatingExperimentTest(tf.test.TestCase):
         # Dense ratings in [-10, 10]: the server step of 25 that suits sparse
         # 1-5 star data diverges here; the default derived from the data
         # trains and beats predicting the training mean.
-        csv_path = synthetic.write_wide_scale_csv(self.tmp / "wide.csv")
+        csv_path = data_synthetic.write_wide_scale_csv(self.tmp / "wide.csv")
         config = self.config(csv_path, rounds=20, eval_every=20)
         results = experiment.run_experiment(config)
         data = preparation.prepare(config.data, seed=config.seed)
@@ -186,7 +187,7 @@ class RatingExperimentTest(tf.test.TestCase):
             )
 
     def test_divergence_stops_the_run_and_keeps_the_last_finite_checkpoint(self):
-        csv_path = synthetic.write_wide_scale_csv(self.tmp / "wide.csv")
+        csv_path = data_synthetic.write_wide_scale_csv(self.tmp / "wide.csv")
         config = self.config(
             csv_path, rounds=20, eval_every=20, server_learning_rate=25.0
         )
