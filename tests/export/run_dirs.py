@@ -2,7 +2,6 @@
 
 import json
 import pathlib
-import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -65,5 +64,5 @@ class ExportTestCase(tf.test.TestCase, parameterized.TestCase):
 
     def setUp(self):
         super().setUp()
-        self.tmp = pathlib.Path(tempfile.mkdtemp(dir=self.get_temp_dir()))
+        self.tmp = pathlib.Path(self.create_tempdir().full_path)
         self.export_dir = self.tmp / "export"

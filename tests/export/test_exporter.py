@@ -265,6 +265,7 @@ class TrainedRunExportTest(tf.test.TestCase, parameterized.TestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.tmp = pathlib.Path(tempfile.mkdtemp())
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, ignore_errors=True)
         csv = synthetic.write_csv(cls.tmp / "ratings.csv", num_users=24)
         cls.runs, cls.exports, cls.weights, cls.results = {}, {}, {}, {}
         for algorithm in ("centralized", "fedrecon"):
@@ -310,11 +311,6 @@ class TrainedRunExportTest(tf.test.TestCase, parameterized.TestCase):
         cls.outputs = collections.defaultdict(list)
         for (tag, _), output in zip(cls.requests, outputs, strict=True):
             cls.outputs[tag].append(output)
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        super().tearDownClass()
 
     @classmethod
     def _request(cls, tag, algorithm, signature, **inputs):

@@ -1,7 +1,6 @@
 """Tests of the serving module's signatures on hand-computed fixtures."""
 
 import collections
-import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -332,7 +331,7 @@ class FromHistoryTest(tf.test.TestCase, parameterized.TestCase):
 class SaveLoadTest(tf.test.TestCase):
     def test_loaded_signatures_give_the_same_outputs(self):
         module = make_module()
-        path = tempfile.mkdtemp(dir=self.get_temp_dir())
+        path = self.create_tempdir().full_path
         tf.saved_model.save(module, path, signatures=module.signatures())
         loaded = tf.saved_model.load(path)
         self.assertCountEqual(loaded.signatures, serving.SIGNATURE_NAMES)
