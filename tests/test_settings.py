@@ -75,6 +75,13 @@ class SettingsTest(tf.test.TestCase, parameterized.TestCase):
                 Example(count=3, flag=True), ("count", "flag"), "only here"
             )
 
+    def test_cohort(self):
+        settings.check_cohort(50, 50)
+        with self.assertRaisesRegex(
+            errors.UserInputError, "clients_per_round=51 exceeds the 50"
+        ):
+            settings.check_cohort(51, 50)
+
     def test_check_between_closed_low(self):
         settings.check_between("x", 0.0, 0.0, 1.0, closed_low=True)
         with self.assertRaisesRegex(errors.UserInputError, r"x must be in \[0, 1\)"):

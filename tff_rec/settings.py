@@ -89,6 +89,19 @@ def checked(rule: Rule | None, *, default, resumable: bool = False):
     return _field(default, rule, resumable)
 
 
+def check_cohort(clients_per_round: int, num_clients: int) -> None:
+    """Refuses more clients per round than the population holds.
+
+    Raises:
+      tff_rec.errors.UserInputError: if `clients_per_round` > `num_clients`.
+    """
+    if clients_per_round > num_clients:
+        raise errors.UserInputError(
+            f"clients_per_round={clients_per_round} exceeds the {num_clients} "
+            "clients in the data"
+        )
+
+
 def at_least(minimum: int, *, default, resumable: bool = False):
     """An integer field >= `minimum` (None allowed where the default is None)."""
     return _field(

@@ -2,7 +2,6 @@
 
 import pytest
 
-from tff_rec import errors
 from tff_rec.algorithms import config
 
 Algorithm = config.Algorithm
@@ -36,14 +35,6 @@ def test_private_runs_do_not_read_the_data():
             Algorithm.FEDRECON, coverage=coverage, private=True
         )
         assert step == 25.0
-
-
-def test_cohort():
-    config.check_cohort(50, 50)
-    with pytest.raises(
-        errors.UserInputError, match="clients_per_round=51 exceeds the 50"
-    ):
-        config.check_cohort(51, 50)
 
 
 def test_algorithm_properties():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 
-from tff_rec import errors
 from tff_rec import settings
 from tff_rec.algorithms import optimizers
 
@@ -81,19 +80,6 @@ def default_server_learning_rate(
     if not private:
         step *= TUNED_COVERAGE / coverage
     return float(f"{step:.2g}")
-
-
-def check_cohort(clients_per_round: int, num_clients: int) -> None:
-    """Refuses more clients per round than the population holds.
-
-    Raises:
-      tff_rec.errors.UserInputError: if `clients_per_round` > `num_clients`.
-    """
-    if clients_per_round > num_clients:
-        raise errors.UserInputError(
-            f"clients_per_round={clients_per_round} exceeds the {num_clients} "
-            "clients in the data"
-        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -51,7 +51,6 @@ from dp_accounting import rdp
 
 from tff_rec import errors
 from tff_rec import settings
-from tff_rec.algorithms import config as algorithms_config
 
 DEFAULT_DELTA_EXPONENT = 1.1
 _EPSILON_CACHE_SIZE = 4096
@@ -179,7 +178,7 @@ class PrivacySpec:
         check_noise_multiplier(self.noise_multiplier)
         settings.check_at_least("clients_per_round", self.clients_per_round, 1)
         settings.check_at_least("num_clients", self.num_clients, 1)
-        algorithms_config.check_cohort(self.clients_per_round, self.num_clients)
+        settings.check_cohort(self.clients_per_round, self.num_clients)
         delta = default_delta(self.num_clients) if self.delta is None else self.delta
         if not 0 < delta < 1:
             raise errors.UserInputError(f"delta must be in (0, 1), got {delta}")

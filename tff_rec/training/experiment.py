@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from tff_rec import errors
+from tff_rec import settings
 from tff_rec.algorithms import config as algorithms_config
 from tff_rec.data import preparation
 from tff_rec.tasks import base as tasks_base
@@ -86,7 +87,7 @@ def run_experiment(
         run_folder.check_resumable(config, output_dir)
     data = preparation.prepare(config.data, seed=config.seed)
     if config.algorithm.is_federated:
-        algorithms_config.check_cohort(
+        settings.check_cohort(
             config.federated.clients_per_round, data.partition.num_clients
         )
     task = make_task(config, data)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tff_rec import settings
 from tff_rec.algorithms import config as algorithms_config
 from tff_rec.data import client_data
 
@@ -141,7 +142,7 @@ class ClientSampler:
         dropout_rate: float = 0.0,
         min_clients: int | None = None,
     ):
-        algorithms_config.check_cohort(clients_per_round, num_clients)
+        settings.check_cohort(clients_per_round, num_clients)
         self._num_clients = num_clients
         self._clients_per_round = clients_per_round
         self._client_data_fn = client_data_fn
