@@ -95,12 +95,12 @@ class PipelineTestCase(parameterized.TestCase):
     def assert_error(
         self, result: subprocess.CompletedProcess, message: str, code: int = 2
     ) -> None:
-        """Exit status `code`, no traceback, one error line containing
-        `message`."""
+        """Exit status `code`, no traceback, one error line (`tff_rec.cli`'s
+        ``<program>: error: <message>``) containing `message`."""
         self.assertEqual(result.returncode, code, result.stderr[-3000:])
         self.assertNotIn("Traceback", result.stderr)
         error_lines = [
-            line for line in result.stderr.splitlines() if "error" in line.lower()
+            line for line in result.stderr.splitlines() if ": error: " in line
         ]
         self.assertLen(error_lines, 1, result.stderr)
         self.assertIn(message, error_lines[0])

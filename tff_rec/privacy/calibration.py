@@ -9,8 +9,6 @@ accountants of `accounting.make_accountant`.
 
 from __future__ import annotations
 
-import math
-
 import dp_accounting
 
 from tff_rec import errors
@@ -66,10 +64,7 @@ def max_rounds(spec: accounting.PrivacySpec, target_epsilon: float) -> int:
 def _check_epsilon(target_epsilon: float | None) -> None:
     if target_epsilon is None:
         raise errors.UserInputError("a target_epsilon (> 0) is required")
-    if not (target_epsilon > 0 and math.isfinite(target_epsilon)):
-        raise errors.UserInputError(
-            f"target_epsilon must be > 0 and finite, got {target_epsilon}"
-        )
+    settings.check_positive("target_epsilon", target_epsilon)
 
 
 def calibrate_noise_multiplier(
