@@ -11,58 +11,47 @@ Prints the number of clients and examples per client (min/median/max); with
 
 from __future__ import annotations
 
-import json
-import pathlib
-
-import numpy as np
 from absl import app
 from absl import flags
 
 from tff_rec import cli
-from tff_rec.data import loaders
-from tff_rec.data import partition as partition_lib
-from tff_rec.data import splits
+from tff_rec.data import config as data_config
+from tff_rec.data import preparation
+from tff_rec.training import metrics_writer
 
-_DATASET = flags.DEFINE_string("dataset", loaders.DEFAULT_DATASET, "Dataset name.")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "Directory or CSV file.")
-_SPLIT = flags.DEFINE_string("split", "holdout", "Split of which train is used.")
-_PARTITION = flags.DEFINE_string("partition", "user", "user|attribute|iid|dirichlet.")
-_NUM_CLIENTS = flags.DEFINE_integer("num_clients", None, "Clients (iid/dirichlet).")
-_ATTRIBUTE = flags.DEFINE_string("partition_attribute", "zip_prefix", "Attribute.")
-_ALPHA = flags.DEFINE_float("dirichlet_alpha", 0.5, "Dirichlet concentration.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed.")
+_DEFAULTS = data_config.DataConfig().as_dict()
+
+
+def _setting(define, name: str, help_text: str):
+    return define(name, _DEFAULTS[name], help_text)
+
+
+_setting(flags.DEFINE_string, "dataset", "Dataset name (as for pipelines.train).")
+_setting(flags.DEFINE_string, "data_dir", "Directory or CSV file.")
+_setting(flags.DEFINE_string, "cache_dir", "Download cache.")
+_setting(flags.DEFINE_string, "split", "Split whose training part is partitioned.")
+_setting(flags.DEFINE_float, "test_fraction", "Per-user test fraction (holdout).")
+_setting(flags.DEFINE_string, "partition", "user, attribute, iid or dirichlet.")
+_setting(flags.DEFINE_integer, "num_clients", "Clients (iid/dirichlet; attribute).")
+_setting(flags.DEFINE_string, "partition_attribute", "User attribute (attribute).")
+_setting(flags.DEFINE_float, "dirichlet_alpha", "Dirichlet concentration.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the split and the partition.")
 _OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Per-client sizes here.")
 
 
 def main(argv):
     del argv
     with cli.user_errors_exit():
-        interactions = loaders.load_dataset(_DATASET.value, _DATA_DIR.value)
-        split = splits.make_split(interactions, _SPLIT.value, seed=_SEED.value)
-        partition = partition_lib.make_partition(
-            split.train,
-            _PARTITION.value,
-            num_clients=_NUM_CLIENTS.value,
-            attribute=_ATTRIBUTE.value,
-            alpha=_ALPHA.value,
-            seed=_SEED.value,
+        config = data_config.DataConfig.from_dict(
+            {name: flags.FLAGS[name].value for name in _DEFAULTS}
         )
-        print(partition.summary())
+        data = preparation.prepare(config, seed=_SEED.value)
         if _OUTPUT_JSON.value:
-            clients = [
-                {
-                    "client_id": client_id,
-                    "examples": int(len(rows)),
-                    "users": int(len(np.unique(split.train.users[rows]))),
-                }
-                for client_id, rows in zip(
-                    partition.client_ids, partition.client_indices, strict=True
-                )
-            ]
-            payload = {"stats": partition.stats(), "clients": clients}
-            path = pathlib.Path(_OUTPUT_JSON.value)
-            path.write_text(json.dumps(payload, indent=2, default=float) + "\n")
-            print(f"Wrote {path}")
+            metrics_writer.write_json(
+                _OUTPUT_JSON.value,
+                {"stats": data.partition.stats(), "clients": data.clients()},
+            )
+            print(f"Wrote {_OUTPUT_JSON.value}")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,20 @@ class PreparedData:
         `splits.SplitType.HELD_OUT_USERS`."""
         return training_history(self.split)
 
+    def clients(self) -> list[dict[str, object]]:
+        """Each client's id and its numbers of training examples and users."""
+        train = self.split.train
+        return [
+            {
+                "client_id": client_id,
+                "examples": int(len(rows)),
+                "users": int(len(np.unique(train.users[rows]))),
+            }
+            for client_id, rows in zip(
+                self.partition.client_ids, self.partition.client_indices, strict=True
+            )
+        ]
+
     def summary(self) -> dict[str, object]:
         """What a run's ``results.json`` records about its data."""
         return {

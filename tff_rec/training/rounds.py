@@ -45,7 +45,7 @@ def _announce(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _resume(process, state, sampler, hooks, checkpoints, rounds) -> tuple[Any, int]:
+def _resume(state, sampler, hooks, checkpoints, rounds) -> tuple[Any, int]:
     """The state to start from and the rounds already done (0 for a new run)."""
     if checkpoints is None:
         return state, 0
@@ -96,9 +96,7 @@ def run_rounds(
       The `RoundsOutcome`: a resumed loop's history has the rounds after its
       checkpoint only.
     """
-    state, done = _resume(
-        process, process.initialize(), sampler, hooks, checkpoints, rounds
-    )
+    state, done = _resume(process.initialize(), sampler, hooks, checkpoints, rounds)
     history = []
     for reason in (hook.start(done, rounds) for hook in hooks):
         if reason is not None:
