@@ -3,6 +3,7 @@
 import dataclasses
 import enum
 import math
+import pathlib
 
 import numpy as np
 import tensorflow as tf
@@ -26,6 +27,7 @@ class Example(settings.Section):
     colour: Colour = settings.choice(Colour, default=Colour.RED)
     flag: bool = settings.flag(default=False, resumable=True)
     name: str = settings.text(default="x")
+    where: str | None = settings.path(default=None)
 
     def _check(self):
         if self.colour is Colour.BLUE and self.count > 5:
@@ -43,6 +45,7 @@ class SettingsTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(Example.resumable_names(), {"penalty", "flag"})
         self.assertEqual(Example.field_names()[:2], ("count", "rate"))
         self.assertEqual(Example(count=np.int64(3)).count, 3)
+        self.assertEqual(Example(where=pathlib.Path("/a/b")).where, "/a/b")
 
     @parameterized.named_parameters(
         ("zero_count", dict(count=0), "count must be >= 1, got 0"),
@@ -56,6 +59,7 @@ class SettingsTest(tf.test.TestCase, parameterized.TestCase):
         ("colour", dict(colour="green"), "unknown colour 'green'; allowed: 'red'"),
         ("flag", dict(flag="yes"), "flag must be true or false"),
         ("name", dict(name=3), "name must be a string"),
+        ("where", dict(where=3), "where must be a path"),
         ("cross_field", dict(colour="blue", count=6), "blue needs count <= 5"),
     )
     def test_rules(self, values, message):

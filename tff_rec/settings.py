@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import os
 from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
@@ -156,6 +157,17 @@ def text(*, default, resumable: bool = False):
     return _field(default, rule, resumable, kind="str")
 
 
+def path(*, default, resumable: bool = False):
+    """A file or folder path (a string or `os.PathLike`, kept as a string;
+    None allowed where the default is None)."""
+
+    def rule(name, value):
+        if not isinstance(value, str):
+            raise errors.UserInputError(f"{name} must be a path, got {value!r}")
+
+    return _field(default, rule, resumable, kind="path")
+
+
 @dataclasses.dataclass(frozen=True)
 class Section:
     """Base of a configuration section: checks its fields when made."""
@@ -166,7 +178,9 @@ class Section:
             if value is None and f.default is None:
                 continue
             enum_type = f.metadata.get("enum")
-            if enum_type is not None:
+            if f.metadata.get("kind") == "path" and isinstance(value, os.PathLike):
+                object.__setattr__(self, f.name, os.fspath(value))
+            elif enum_type is not None:
                 object.__setattr__(
                     self, f.name, errors.parse_enum(enum_type, value, f.name)
                 )

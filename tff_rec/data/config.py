@@ -32,8 +32,8 @@ class DataConfig(settings.Section):
     """
 
     dataset: str = settings.text(default=loaders.DEFAULT_DATASET)
-    data_dir: str | None = settings.text(default=None)
-    cache_dir: str | None = settings.text(default=None)
+    data_dir: str | None = settings.path(default=None)
+    cache_dir: str | None = settings.path(default=None)
     split: splits.SplitType = settings.choice(
         splits.SplitType, default=splits.SplitType.HOLDOUT
     )

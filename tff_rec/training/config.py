@@ -24,6 +24,7 @@ nested `TrainConfig.as_dict`) name settings the way the command line does.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -151,6 +152,8 @@ class TrainConfig:
             if not isinstance(getattr(self, name), cls):
                 raise TypeError(f"{name} must be a {cls.__name__}")
         settings.check_at_least("seed", self.seed, 0)
+        if isinstance(self.root_output_dir, os.PathLike):
+            object.__setattr__(self, "root_output_dir", os.fspath(self.root_output_dir))
         if not isinstance(self.root_output_dir, str) or not self.root_output_dir:
             raise errors.UserInputError("root_output_dir must be a non-empty path")
         if (
