@@ -113,6 +113,13 @@ def batching_process(
     )
 
 
+def test_metrics(
+    metrics: rating_metrics.RatingMetrics, prefix: str = ""
+) -> dict[str, float]:
+    """``test_rmse`` and ``test_mae`` (after `prefix`) of `metrics`."""
+    return {f"{prefix}test_rmse": metrics.rmse, f"{prefix}test_mae": metrics.mae}
+
+
 def initial_global_bias(ratings: np.ndarray, *, private: bool) -> float:
     """The model's global bias: a constant the clients never update.
 
@@ -225,16 +232,14 @@ class RatingTask(base.Task):
         return rating_metrics.evaluate_global_model(weights, self.data.split.test)
 
     def evaluate(self, process, state) -> dict[str, float]:
-        metrics = self.evaluate_weights(self.global_weights(process, state))
-        return {"test_rmse": metrics.rmse, "test_mae": metrics.mae}
+        return test_metrics(self.evaluate_weights(self.global_weights(process, state)))
 
     def finish(self, process, state, final) -> base.Trained:
         weights = self.global_weights(process, state)
         if all(k in final for k in METRIC_NAMES):
             results = {k: final[k] for k in METRIC_NAMES}
         else:
-            metrics = self.evaluate_weights(weights)
-            results = {"test_rmse": metrics.rmse, "test_mae": metrics.mae}
+            results = test_metrics(self.evaluate_weights(weights))
         return base.Trained(results, weights.arrays())
 
     def _baseline_options(self) -> dict[str, Any]:
@@ -264,31 +269,20 @@ class RatingTask(base.Task):
     def train_centralized(self) -> base.Trained:
         central = self._centralized()
         return base.Trained(
-            {
-                "test_rmse": central.metrics.rmse,
-                "test_mae": central.metrics.mae,
-                "rounds": central.epochs,
-            },
+            {**test_metrics(central.metrics), "rounds": central.epochs},
             central.weights.arrays(),
         )
 
     def train_local_only(self) -> base.Trained:
         local = self._local_only()
-        return base.Trained(
-            {
-                "test_rmse": local.metrics.rmse,
-                "test_mae": local.metrics.mae,
-                "rounds": local.epochs,
-            }
-        )
+        return base.Trained({**test_metrics(local.metrics), "rounds": local.epochs})
 
     def baselines(self) -> dict[str, Any]:
         epochs = self.config.evaluation.centralized_epochs
         base.announce(f"Baseline: centralized training ({epochs} epochs)")
         central = self._centralized()
         results: dict[str, Any] = {
-            "centralized_test_rmse": central.metrics.rmse,
-            "centralized_test_mae": central.metrics.mae,
+            **test_metrics(central.metrics, "centralized_"),
             "centralized_examples_per_second": central.examples_per_second,
         }
         if self.data.split.test_history is not None:
@@ -302,12 +296,7 @@ class RatingTask(base.Task):
             f"Baseline: local-only training of {self.data.partition.num_clients} "
             f"participants ({epochs} epochs)"
         )
-        local = self._local_only()
-        return {
-            **results,
-            "local_only_test_rmse": local.metrics.rmse,
-            "local_only_test_mae": local.metrics.mae,
-        }
+        return {**results, **test_metrics(self._local_only().metrics, "local_only_")}
 
     @staticmethod
     def format_results(results: dict[str, Any]) -> str:
