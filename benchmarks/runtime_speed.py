@@ -139,7 +139,7 @@ def time_runtime(runtime: str, config, data) -> dict[str, float]:
         process,
         sampler,
         rounds=federated.rounds,
-        hooks=[hooks.ProgressRelease(federated.rounds)],
+        hooks=[hooks.ProgressRelease()],
     ).history
     total = time.perf_counter() - start
     seconds = [row["round_seconds"] for row in history]

@@ -47,7 +47,7 @@ class HooksTest(tf.test.TestCase):
 
     def test_progress_release_shows_headline_metrics(self):
         stream = io.StringIO()
-        hook = hooks.ProgressRelease(10, stream=stream)
+        hook = hooks.ProgressRelease(stream=stream)
         hook.start(4, 10)
         hook.after_round(
             _result(5, {"train_loss": 1.0, "clients": 50, "sampled_hr@10": 0.5})

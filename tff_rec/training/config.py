@@ -309,8 +309,9 @@ class TrainConfig:
         """``(name, other's value, this one's)`` for every setting that
         differs and would change the federated rounds (not resumable)."""
         mine, theirs = self.flat(), other.flat()
+        resumable = self.resumable_names()
         return [
             (name, theirs[name], mine[name])
             for name in sorted(mine)
-            if name not in self.resumable_names() and mine[name] != theirs[name]
+            if name not in resumable and mine[name] != theirs[name]
         ]

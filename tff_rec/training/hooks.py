@@ -143,15 +143,12 @@ class MetricsRelease(RoundHook):
 class ProgressRelease(RoundHook):
     """Prints ``round n/N ... ETA`` with the round's headline metrics."""
 
-    def __init__(self, rounds: int, *, stream=None):
-        self._rounds = rounds
+    def __init__(self, *, stream=None):
         self._stream = stream
         self._progress = None
 
     def start(self, done: int, rounds: int) -> None:
-        self._progress = progress_lib.Progress(
-            self._rounds, start=done, stream=self._stream
-        )
+        self._progress = progress_lib.Progress(rounds, start=done, stream=self._stream)
 
     def after_round(self, result: RoundResult) -> None:
         shown = {

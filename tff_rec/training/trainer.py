@@ -142,7 +142,7 @@ def train_federated(
             lambda state: task.evaluate(process, state), config.evaluation.eval_every
         ),
         hooks_lib.MetricsRelease(writer),
-        hooks_lib.ProgressRelease(federated.rounds),
+        hooks_lib.ProgressRelease(),
     ]
     outcome = rounds_lib.run_rounds(
         process,
