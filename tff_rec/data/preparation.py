@@ -76,8 +76,19 @@ def training_history(split: splits.Split) -> interactions_lib.Interactions:
     )
 
 
-def prepare(config: data_config.DataConfig, *, seed: int) -> PreparedData:
+def prepare(
+    config: data_config.DataConfig,
+    *,
+    seed: int,
+    held_out_user_fraction: float | None = None,
+) -> PreparedData:
     """Loads, splits and partitions the data as `config` says.
+
+    Args:
+      config: the data section.
+      seed: seeds the split and the partition.
+      held_out_user_fraction: for the held_out_users split, the fraction of
+        users held out; None means `splits.DEFAULT_USER_FRACTION`.
 
     Raises:
       tff_rec.errors.UserInputError: missing or malformed data, or options
@@ -87,8 +98,15 @@ def prepare(config: data_config.DataConfig, *, seed: int) -> PreparedData:
         config.dataset, config.data_dir, cache_dir=config.cache_dir
     )
     logging.info("Loaded %s: %s", config.dataset, interactions.stats())
+    fractions = {}
+    if held_out_user_fraction is not None:
+        fractions["user_fraction"] = held_out_user_fraction
     split = splits.make_split(
-        interactions, config.split, seed=seed, test_fraction=config.test_fraction
+        interactions,
+        config.split,
+        seed=seed,
+        test_fraction=config.test_fraction,
+        **fractions,
     )
     partition = partition_lib.make_partition(
         split.train,

@@ -65,37 +65,23 @@ class AttackType(enum.Enum):
     RANDOM = "random"
 
 
-def _poison_fn(attack: AttackType, scale: float, stddev: float):
-    def poison(update, marker):
-        flag = marker.reduce(
-            collections.OrderedDict(
-                malicious=tf.constant(False), seed=tf.zeros([2], tf.int64)
-            ),
-            lambda _, element: element,
-        )
-        tensors = tf.nest.flatten(update)
+def _replacement_fn(attack: AttackType, scale: float, stddev: float):
+    def replacement(tensors, seed):
+        if attack is AttackType.NAN:
+            return [tf.fill(tf.shape(t), tf.constant(np.nan, t.dtype)) for t in tensors]
+        if attack is AttackType.SCALE:
+            return [t * tf.constant(scale, t.dtype) for t in tensors]
+        return [
+            tf.random.stateless_normal(
+                tf.shape(t),
+                seed=tf.random.experimental.stateless_fold_in(seed, i),
+                stddev=stddev,
+                dtype=t.dtype,
+            )
+            for i, t in enumerate(tensors)
+        ]
 
-        def poisoned():
-            if attack is AttackType.NAN:
-                return [
-                    tf.fill(tf.shape(t), tf.constant(np.nan, t.dtype)) for t in tensors
-                ]
-            if attack is AttackType.SCALE:
-                return [t * tf.constant(scale, t.dtype) for t in tensors]
-            return [
-                tf.random.stateless_normal(
-                    tf.shape(t),
-                    seed=tf.random.experimental.stateless_fold_in(flag["seed"], i),
-                    stddev=stddev,
-                    dtype=t.dtype,
-                )
-                for i, t in enumerate(tensors)
-            ]
-
-        sent = tf.cond(flag["malicious"], poisoned, lambda: tensors)
-        return tf.nest.pack_sequence_as(update, sent)
-
-    return poison
+    return replacement
 
 
 def attack_client_work(
@@ -120,6 +106,35 @@ def attack_client_work(
     attack = errors.parse_enum(AttackType, attack, "attack")
     scale = DEFAULT_SCALE if scale is None else float(scale)
     stddev = DEFAULT_RANDOM_STDDEV if stddev is None else float(stddev)
+    return replace_updates(client_work, _replacement_fn(attack, scale, stddev))
+
+
+def read_marker(marker: tf.data.Dataset) -> collections.OrderedDict:
+    """The ``OrderedDict(malicious=, seed=)`` of a client's one-element marker."""
+    return marker.reduce(
+        collections.OrderedDict(
+            malicious=tf.constant(False), seed=tf.zeros([2], tf.int64)
+        ),
+        lambda _, element: element,
+    )
+
+
+def replace_updates(
+    client_work: tff.learning.templates.ClientWorkProcess,
+    replacement: Callable[[list[tf.Tensor], tf.Tensor], list[tf.Tensor]],
+) -> tff.learning.templates.ClientWorkProcess:
+    """Wraps `client_work` so that flagged clients send another update.
+
+    Args:
+      client_work: the algorithm's client work.
+      replacement: ``(update tensors, seed) -> tensors`` (TensorFlow code,
+        the same shapes and dtypes): what a flagged client sends instead of
+        its trained update; ``seed`` is the client's int64[2] marker seed.
+
+    Returns:
+      A `ClientWorkProcess` with the same state, result and measurements whose
+      client data is ``OrderedDict(data=..., attack=...)`` (module docstring).
+    """
     _, weights_type, data_type = client_work.next.type_signature.parameter
     update_type = client_work.next.type_signature.result.result.member.update
     marker_type = tff.SequenceType(
@@ -138,9 +153,18 @@ def attack_client_work(
         ),
         tff.CLIENTS,
     )
-    poison = tff.tensorflow.computation(
-        _poison_fn(attack, scale, stddev), update_type, marker_type
-    )
+
+    def poison(update, marker):
+        flag = read_marker(marker)
+        tensors = tf.nest.flatten(update)
+        sent = tf.cond(
+            flag["malicious"],
+            lambda: replacement(tensors, flag["seed"]),
+            lambda: tensors,
+        )
+        return tf.nest.pack_sequence_as(update, sent)
+
+    poison = tff.tensorflow.computation(poison, update_type, marker_type)
 
     @tff.federated_computation(
         client_work.initialize.type_signature.result, weights_type, client_data_type
@@ -223,9 +247,26 @@ def build_attacked_process(
       TypeError: if `build_fn` did not compose its process with TFF's
         `compose_learning_process`, so the attack could not be installed.
     """
-    with _composing_with(
-        lambda work: attack_client_work(work, attack, scale=scale, stddev=stddev)
-    ):
+    return build_replacing_process(
+        build_fn,
+        lambda work: attack_client_work(work, attack, scale=scale, stddev=stddev),
+    )
+
+
+def build_replacing_process(
+    build_fn: Callable[[], tff.learning.templates.LearningProcess],
+    wrap: Callable[
+        [tff.learning.templates.ClientWorkProcess],
+        tff.learning.templates.ClientWorkProcess,
+    ],
+) -> tff.learning.templates.LearningProcess:
+    """Builds a process whose client work is wrapped by `wrap`
+    (`attack_client_work`, or `replace_updates` with another replacement).
+
+    Raises:
+      TypeError: as `build_attacked_process`.
+    """
+    with _composing_with(wrap):
         process = build_fn()
     if not _takes_attacked_data(process):
         raise TypeError(

@@ -1,0 +1,1 @@
+"""Empirical privacy audit: attacks, their statistics, and the threat model."""
