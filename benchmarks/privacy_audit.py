@@ -11,7 +11,7 @@ broken mechanism exists only here and in the audit's tests.
   python -m benchmarks.privacy_audit \
       --output_json=benchmarks/results/privacy_audit.json
 
-Writes the rows (a JSON list, see `tff_rec.privacy.audit.runner.ROW_KEYS`),
+Writes the rows (a JSON list, see `tff_rec.privacy.audit.report.ROW_KEYS`),
 the Markdown table beside it (``.md``) and the utility/leakage figure
 (``.png``). About 40 minutes on 2 CPU cores with the default flags.
 """

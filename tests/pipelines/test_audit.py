@@ -5,7 +5,7 @@ import json
 from absl.testing import parameterized
 
 from tests.pipelines import base
-from tff_rec.privacy.audit import runner
+from tff_rec.privacy.audit import report
 from tff_rec.privacy.audit import threat_model
 
 # A small audit: 12 member clients of 24 users, 2 rounds.
@@ -45,7 +45,7 @@ class AuditPipelineTest(base.PipelineTestCase):
         self.assertTrue((self.tmp / "audit" / "audit.png").stat().st_size > 0)
         self.assertIn("| fedrecon | mean | interaction |", result.stdout)
         for row in rows:
-            self.assertContainsSubset(runner.ROW_KEYS, row.keys())
+            self.assertContainsSubset(report.ROW_KEYS, row.keys())
         by_attack = {}
         for row in rows:
             by_attack.setdefault(row["attack"], []).append(row)

@@ -13,8 +13,34 @@ from typing import Any
 from tff_rec.privacy.audit import threat_model
 
 JSON_FILE = "audit.json"
+# Keys every row has (None where they do not apply).
+ROW_KEYS = (
+    "algorithm",
+    "config",
+    "attack",
+    "party",
+    "tensors_read",
+    "auc",
+    "auc_ci_low",
+    "auc_ci_high",
+    "epsilon_accountant",
+    "epsilon_empirical",
+    "epsilon_empirical_ci_low",
+    "epsilon_empirical_ci_high",
+    "broken_dp",
+)
 TABLE_FILE = "audit.md"
 PLOT_FILE = "audit.png"
+
+
+def new_row(
+    algorithm: str, config: str, attack: str, party: threat_model.Party
+) -> dict[str, Any]:
+    """A result row with every `ROW_KEYS` key (``broken_dp`` False)."""
+    row: dict[str, Any] = dict.fromkeys(ROW_KEYS)
+    row.update(algorithm=algorithm, config=config, attack=attack, party=party.value)
+    row["broken_dp"] = False
+    return row
 
 
 def _clean(value: Any) -> Any:
