@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from tff_rec.privacy.audit import threat_model
 
 JSON_FILE = "audit.json"
@@ -45,6 +47,8 @@ def new_row(
 
 def _clean(value: Any) -> Any:
     """JSON-safe: non-finite floats become None, tuples lists."""
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
@@ -165,6 +169,17 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _end(row, side: str) -> float:
+    """An end of the empirical epsilon's interval (the estimate when absent;
+    an infinite end is drawn at twice the estimate)."""
+    end = row.get(f"epsilon_empirical_ci_{side}")
+    if end is None:
+        return row["epsilon_empirical"]
+    if not math.isfinite(end):
+        return 2 * row["epsilon_empirical"]
+    return end
+
+
 def plot_utility_vs_leakage(rows: Sequence[Mapping[str, Any]], path) -> None:
     """Writes a PNG: test RMSE against membership AUC (left) and the
     empirical against the accountant's epsilon (right), per training run.
@@ -215,16 +230,8 @@ def plot_utility_vs_leakage(rows: Sequence[Mapping[str, Any]], path) -> None:
                 continue
             x = [r["epsilon_accountant"] for r in points]
             y = [r["epsilon_empirical"] for r in points]
-            low = [
-                r["epsilon_empirical"]
-                - (r.get("epsilon_empirical_ci_low") or r["epsilon_empirical"])
-                for r in points
-            ]
-            high = [
-                (r.get("epsilon_empirical_ci_high") or r["epsilon_empirical"])
-                - r["epsilon_empirical"]
-                for r in points
-            ]
+            low = [r["epsilon_empirical"] - _end(r, "low") for r in points]
+            high = [_end(r, "high") - r["epsilon_empirical"] for r in points]
             right.errorbar(
                 x,
                 y,

@@ -103,7 +103,8 @@ def server_view(
     Args:
       uploads: the clients' raw updates.
       config: the configuration.
-      seed: seeds the encoder's randomness (stochastic rounding, decoys).
+      seed: seeds the encoder's randomness (stochastic rounding, decoys),
+        through TensorFlow's global seed, which stays set.
     """
     codec = codec_of(config)
     clip = dp_clip(config)
