@@ -65,23 +65,25 @@ class FeaturesTest(parameterized.TestCase):
     def test_hand_computed(self):
         # Projections on the broadcast vectors: 50 / 5 = 10, 0, -2; norms 10,
         # 0, 2; over the touched rows 0 and 2 the means of the bias update,
-        # projection and norm are 0, 4 and 6.
+        # projection and norm are 0, 4 and 6. The user vector fitted to
+        # dq_i ~ db_i p: (1 (6, 8) - 1 (0, -2)) / 2 = (3, 5), predicting 29,
+        # 5 and 3; the mean absolute bias update is 1.
         x = rating_value.features(
             self._UPLOAD, self._BROADCAST, _TABLES, np.array([0, 2, 1])
         )
         np.testing.assert_allclose(
             x,
             [
-                [1, 0.1, 1, 10, 10, 0, 4, 6],
-                [1, 0.3, -1, -2, 2, 0, 4, 6],
-                [1, 0.2, 0, 0, 0, 0, 4, 6],
+                [1, 0.1, 1, 10, 10, 0, 4, 6, 29, 1, np.sqrt(34), 1],
+                [1, 0.3, -1, -2, 2, 0, 4, 6, 5, -1, np.sqrt(34), 1],
+                [1, 0.2, 0, 0, 0, 0, 4, 6, 3, 0, np.sqrt(34), 1],
             ],
         )
 
     def test_untouched_upload_has_zero_means(self):
         upload = [np.zeros((3, 2)), np.zeros((3, 1))]
         x = rating_value.features(upload, self._BROADCAST, _TABLES, np.array([1]))
-        np.testing.assert_allclose(x, [[1, 0.2, 0, 0, 0, 0, 0, 0]])
+        np.testing.assert_allclose(x, [[1, 0.2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]])
 
     def test_rated_features_reads_upload_and_broadcast_only(self):
         tensors = {o: None for o in Observation} | {

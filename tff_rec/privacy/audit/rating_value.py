@@ -3,11 +3,20 @@
 On a rated item i, a client's SGD moves the item's bias and vector along
 its prediction error: its update of ``b_i`` is proportional to the sum of
 ``(prediction - r_ui)`` over its steps, and its update of ``q_i`` to the
-same error times its user vector. The server knows the broadcast model, so
-from one upload it reads, per rated item, the bias update, the update's
-projection on the broadcast item vector and its norm, and the item's
-broadcast bias (what the model predicts without the user); and per client,
-the averages of these over its rated rows (its mean rating shifts them all).
+same error times its user vector ``p_u`` (plus the L2 penalty's pull). So
+the item-vector updates of one client all point along its user vector: the
+server estimates ``p_u`` (up to scale) by regressing them on the bias
+updates, and with it the user's prediction ``p_u . q_i`` of every item; the
+bias update then says how far the rating is from that prediction (Chai,
+Wang, Chen and Yang, "Secure Federated Matrix Factorization", IEEE
+Intelligent Systems 2020, arXiv:1906.05108, recover ratings exactly from
+one plain gradient step). The features, per rated item: the broadcast item
+bias (what the model predicts without the user), the bias update, the
+update's projection on the broadcast item vector and its norm, the
+estimated ``p_u . q_i``, and the bias update relative to the client's
+typical one; per client: the averages of the updates over its rated rows
+(its mean rating shifts them all), the norm of the estimated user vector
+and the typical bias update.
 
 The estimator is a least-squares fit of the rating on these features,
 calibrated on shadow clients whose ratings the attacker knows (clients it
@@ -47,9 +56,12 @@ def features(
     """The estimator's features for `items` of one client's upload.
 
     Returns:
-      ``[len(items), 8]``: 1, the broadcast item bias, the bias update, the
-      update's projection on the broadcast item vector, its norm, and the
-      client's averages of the last three over the rows its upload touches.
+      ``[len(items), 12]``: 1, the broadcast item bias, the bias update, the
+      update's projection on the broadcast item vector, its norm; the
+      client's averages of the last three over the rows its upload touches;
+      the estimated user vector's prediction of the item, the bias update
+      over the client's mean absolute bias update, the estimated user
+      vector's norm and that mean absolute bias update.
     """
     q = broadcast[tables.embedding]
     b = broadcast[tables.bias].reshape(-1)
@@ -63,11 +75,30 @@ def features(
         float(np.mean(x[touched])) if touched.any() else 0.0
         for x in (db, projection, norm)
     ]
+    # dq_i ~ db_i * p_u on every touched row: least squares for p_u.
+    energy = float(np.sum(np.square(db[touched])))
+    user = db[touched] @ dq[touched] / energy if energy > 0 else np.zeros(q.shape[1])
+    typical = float(np.mean(np.abs(db[touched]))) if touched.any() else 0.0
     per_item = np.stack(
-        [np.ones(len(items)), b[items], db[items], projection[items], norm[items]],
+        [
+            np.ones(len(items)),
+            b[items],
+            db[items],
+            projection[items],
+            norm[items],
+        ],
         axis=1,
     )
-    return np.concatenate([per_item, np.tile(means, (len(items), 1))], axis=1)
+    estimated = np.stack(
+        [q[items] @ user, db[items] / typical if typical > 0 else db[items] * 0],
+        axis=1,
+    )
+    per_client = np.tile(
+        [*means, float(np.linalg.norm(user)), typical], (len(items), 1)
+    )
+    return np.concatenate(
+        [per_item, per_client[:, :3], estimated, per_client[:, 3:]], axis=1
+    )
 
 
 def fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
