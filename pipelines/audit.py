@@ -16,8 +16,10 @@ A quicker look (one algorithm, fewer rounds and clients):
       --clients_per_round=20 --epsilons=5
 
 Writes ``audit.json`` (the options, the threat model and one row per
-result), ``audit.md`` (the table it prints) and ``audit.png`` (utility vs
-leakage) into --output_dir. What each attack reads and assumes is in
+result; rewritten after each stage with ``"complete": false`` until the
+audit ends, so an interrupted audit keeps what it measured), ``audit.md``
+(the table it prints) and ``audit.png`` (utility vs leakage) into
+--output_dir. What each attack reads and assumes is in
 `tff_rec.privacy.audit`.
 """
 
@@ -142,8 +144,12 @@ def main(argv):
             cli.fail(f"--output_dir={output_dir} exists and is not a folder")
         os.makedirs(output_dir, exist_ok=True)
         selection.install_runtime()
-        rows = runner.run_audit(options)
-        report.write_json(os.path.join(output_dir, report.JSON_FILE), rows, options)
+        path = os.path.join(output_dir, report.JSON_FILE)
+        rows = runner.run_audit(
+            options,
+            on_rows=lambda rows: report.write_json(path, rows, options, complete=False),
+        )
+        report.write_json(path, rows, options)
         table = report.format_table(rows)
         report.write_text(os.path.join(output_dir, report.TABLE_FILE), table)
         print(table, flush=True)

@@ -1,7 +1,13 @@
 """`python -m pipelines.audit`, run as a user runs it, on a small synthetic CSV."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
+import pytest
 from absl.testing import parameterized
 
 from tests.pipelines import base
@@ -42,6 +48,7 @@ class AuditPipelineTest(base.PipelineTestCase):
         self.assert_ok(result)
         document = json.loads((self.tmp / "audit" / "audit.json").read_text())
         rows = document["rows"]
+        self.assertTrue(document["complete"])
         self.assertTrue((self.tmp / "audit" / "audit.png").stat().st_size > 0)
         self.assertIn("| fedrecon | mean | interaction |", result.stdout)
         for row in rows:
@@ -104,6 +111,37 @@ class AuditPipelineTest(base.PipelineTestCase):
     )
     def test_bad_flags(self, settings, message):
         self.assert_error(self.run_audit(**settings), message)
+
+    @pytest.mark.slow
+    def test_killed_audit_keeps_the_stages_it_finished(self):
+        flags = base.as_flags(
+            {
+                "dataset": "csv",
+                "data_dir": self.csv,
+                "output_dir": self.tmp / "audit",
+                **TINY,
+                "epsilons": "1,5,8",
+            }
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipelines.audit", *flags],
+            cwd=base.REPO_ROOT,
+            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        path = self.tmp / "audit" / "audit.json"
+        deadline = time.monotonic() + base.DEFAULT_TIMEOUT_S
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        os.kill(process.pid, signal.SIGKILL)
+        self.assertEqual(process.wait(), -signal.SIGKILL)
+        document = json.loads(path.read_text())
+        self.assertFalse(document["complete"])
+        self.assertNotEmpty(document["rows"])
+        self.assertNotIn(
+            "dp_gaussian_fixed_eps8", [r["config"] for r in document["rows"]]
+        )
 
     def test_output_dir_that_is_a_file(self):
         path = self.tmp / "a_file"

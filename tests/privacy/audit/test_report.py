@@ -52,6 +52,9 @@ class WriteJsonTest(parameterized.TestCase):
         with open(path) as f:
             document = _strict_loads(f.read())
         self.assertEqual(
+            list(document), ["complete", "options", "threat_model", "rows"]
+        )
+        self.assertEqual(
             document["rows"],
             [
                 {
@@ -82,6 +85,10 @@ class WriteJsonTest(parameterized.TestCase):
             document = _strict_loads(f.read())
         self.assertIsNone(document["options"])
         self.assertEqual(document["rows"], [])
+        self.assertTrue(document["complete"])
+        report.write_json(path, [], complete=False)
+        with open(path) as f:
+            self.assertFalse(_strict_loads(f.read())["complete"])
         self.assertEqual(document["threat_model"], report.threat_model_dict())
         server = document["threat_model"]["server"]
         self.assertIn("client_upload", server["mean"])

@@ -74,9 +74,13 @@ def threat_model_dict() -> dict[str, dict[str, list[str]]]:
     }
 
 
-def write_json(path: str | os.PathLike, rows, options=None) -> None:
-    """Writes ``{"options", "threat_model", "rows"}`` to `path` (atomically)."""
+def write_json(
+    path: str | os.PathLike, rows, options=None, *, complete: bool = True
+) -> None:
+    """Writes ``{"complete", "options", "threat_model", "rows"}`` to `path`
+    (atomically); ``complete`` is False for the rows of an unfinished audit."""
     document = {
+        "complete": complete,
         "options": None if options is None else _clean(dataclasses.asdict(options)),
         "threat_model": threat_model_dict(),
         "rows": clean_rows(rows),

@@ -85,8 +85,8 @@ class AuditOptions:
     shadow_clients: int = 100
     epsilons: tuple[float, ...] = DEFAULT_EPSILONS
     delta: float | None = None
-    canaries: int = 100
-    held_out_canaries: int = 1000
+    canaries: int = 500
+    held_out_canaries: int = 2000
     configurations: tuple[str, ...] | None = None
     cohorts: tuple[int, ...] = threat_model.SECURE_COHORTS
     seed: int = 0
@@ -223,6 +223,7 @@ def run_audit(
     *,
     progress: Callable[[str], None] = _announce,
     extra: Callable[[Audit], Sequence[dict]] | None = None,
+    on_rows: Callable[[list[dict]], None] | None = None,
 ) -> list[dict]:
     """Audits `options`; returns the rows (see the module docstring).
 
@@ -231,15 +232,23 @@ def run_audit(
       progress: receives a line per stage.
       extra: called with each algorithm's `Audit` after its rows; returns
         more rows (the benchmark's deliberately broken run).
+      on_rows: called with the rows so far after each stage (to save them:
+        an interrupted audit keeps what it measured).
     """
     rows: list[dict] = []
+
+    def add(new_rows) -> None:
+        rows.extend(new_rows)
+        if on_rows is not None:
+            on_rows(rows)
+
     for algorithm in options.algorithms:
         audit = Audit(options, algorithm, progress=progress)
         run = audit.train(audit.base, name="without DP")
-        rows += server_round.attack_round(audit, run)
-        rows.append(released_model.membership_row(audit, run, "mean", None))
+        add(server_round.attack_round(audit, run))
+        add([released_model.membership_row(audit, run, "mean", None)])
         for epsilon in options.epsilons:
-            rows += audit.dp_rows(epsilon)
+            add(audit.dp_rows(epsilon))
         if extra is not None:
-            rows += list(extra(audit))
+            add(extra(audit))
     return rows
