@@ -68,6 +68,11 @@ class AuditPipelineTest(base.PipelineTestCase):
             r for r in by_attack["interaction"] if r["config"] == "secure_aggregation"
         ]
         self.assertEqual(sorted(r["cohort"] for r in secure), [1, 4])
+        # Sums of more than the target come with the sum of the others alone.
+        self.assertEqual(
+            {r["cohort"]: r.get("auc_without_target") is not None for r in secure},
+            {1: False, 4: True},
+        )
         for row in by_attack["interaction"]:
             self.assertLessEqual(row["auc_ci_low"], row["auc"])
             self.assertLessEqual(row["auc"], row["auc_ci_high"])

@@ -121,6 +121,11 @@ def _detail(row) -> str:
         parts = [f"precision {_interval(row, 'precision', 2)}"]
         if cohort and cohort > 1:
             parts.append(f"sum of {cohort}")
+        if row.get("auc_without_target") is not None:
+            parts.append(
+                f"AUC from the sum without the target "
+                f"{_number(row['auc_without_target'])}"
+            )
         if row.get("decoy_rows"):
             parts.append(f"{row['decoy_rows']} decoys")
         return "; ".join(parts)

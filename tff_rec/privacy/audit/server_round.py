@@ -80,7 +80,9 @@ def _rated(audit, client: int) -> tuple[np.ndarray, np.ndarray]:
     return items, ratings
 
 
-def _tensors(uploads, view, target, cohort, rng) -> dict:
+def _tensors(uploads, view, target, others=None) -> dict:
+    """What the harness has of `target`'s round; with `others` (positions of
+    the rest of its cohort), the cohort's secure sum."""
     tensors = {
         Observation.BROADCAST: uploads.broadcast,
         Observation.CLIENT_UPLOAD: view.messages[target],
@@ -88,16 +90,17 @@ def _tensors(uploads, view, target, cohort, rng) -> dict:
     }
     if view.item_rows is not None:
         tensors[Observation.CLIENT_ROW_INDICES] = view.item_rows[target]
-    if cohort is not None:
-        others = np.delete(np.arange(len(view.messages)), target)
-        members = np.concatenate(
-            [[target], rng.choice(others, cohort - 1, replace=False)]
+    if others is not None:
+        tensors[Observation.SECURE_SUM] = view.cohort_sum(
+            np.concatenate([[target], others]).astype(int)
         )
-        tensors[Observation.SECURE_SUM] = view.cohort_sum(members)
     return tensors
 
 
 def _interaction_rows(audit, config, uploads, view, targets, rated) -> list[dict]:
+    """One row per cohort size: the mean over `targets` of the AUC and the
+    precision, with the reference of secure sums without the target (what the
+    popularity of the other clients' items alone gives the attack)."""
     positions = [uploads.position(t) for t in uploads_lib.ITEM_TABLES]
     if config.name == "secure_aggregation":
         cohorts = audit.options.cohorts
@@ -105,30 +108,42 @@ def _interaction_rows(audit, config, uploads, view, targets, rated) -> list[dict
         cohorts = (audit.options.clients_per_round,)
     else:
         cohorts = (None,)
+    only_sum = config.secure and not config.sparse_rows
     rows = []
     for cohort in cohorts:
         rng = np.random.default_rng([audit.options.seed, 0x636F68, cohort or 0])
-        results, read = [], set()
+        results, without, read = [], [], set()
         for target in targets:
+            others = None
+            if cohort is not None:
+                pool = np.delete(np.arange(len(view.messages)), target)
+                others = rng.choice(pool, cohort - 1, replace=False)
             observed = observations_lib.Observations(
-                Party.SERVER,
-                config,
-                _tensors(uploads, view, target, cohort, rng),
+                Party.SERVER, config, _tensors(uploads, view, target, others)
             )
             scores = interaction.item_scores(observed, positions)
             results.append(interaction.evaluate(scores, rated[target][0]))
             read.update(observed.read)
-        aucs = np.array([r[0] for r in results])
-        precisions = np.array([r[1] for r in results])
+            if only_sum and cohort > 1:
+                # The same cohort without the target: its sum is the rest's.
+                rest = [np.asarray(t) for t in view.cohort_sum(others)]
+                reference = interaction.row_norms(rest, positions)
+                without.append(interaction.evaluate(reference, rated[target][0]))
         row = blank_row(audit.algorithm.value, config.name, "interaction", Party.SERVER)
         row.update(
             tensors_read=sorted(read),
             cohort=1 if cohort is None else cohort,
             decoy_rows=int(config.settings.get("decoy_rows", 0)),
             num_targets=len(targets),
-            **_mean_with_ci(audit, "auc", aucs),
-            **_mean_with_ci(audit, "precision", precisions),
+            **_mean_with_ci(audit, "auc", np.array([r[0] for r in results])),
+            **_mean_with_ci(audit, "precision", np.array([r[1] for r in results])),
         )
+        if without:
+            row.update(
+                **_mean_with_ci(
+                    audit, "auc_without_target", np.array([r[0] for r in without])
+                )
+            )
         rows.append(row)
     return rows
 
@@ -163,7 +178,7 @@ def _rating_value_rows(
         xs, ys = [], []
         for p in positions:
             observed = observations_lib.Observations(
-                Party.SERVER, config, _tensors(uploads, view, p, None, None)
+                Party.SERVER, config, _tensors(uploads, view, p)
             )
             items, ratings = rated[p]
             xs.append(rating_value.rated_features(observed, tables, items))
