@@ -13,7 +13,7 @@ broken mechanism exists only here and in the audit's tests.
 
 Writes the rows (a JSON list, see `tff_rec.privacy.audit.report.ROW_KEYS`),
 the Markdown table beside it (``.md``) and the utility/leakage figure
-(``.png``). About 40 minutes on 2 CPU cores with the default flags.
+(``.png``). About 8 minutes on 2 CPU cores with the default flags.
 """
 
 from __future__ import annotations
