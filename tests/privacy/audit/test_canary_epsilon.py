@@ -160,67 +160,6 @@ class GaussianPairEpsilonTest(parameterized.TestCase):
             canary_epsilon.gaussian_pair_epsilon(*arguments)
 
 
-class DirectionsTest(absltest.TestCase):
-    def test_unit_rows_nearly_orthogonal(self):
-        dimension = 100_000
-        directions = canary_epsilon.random_unit_directions(64, dimension, seed=7)
-        self.assertEqual(directions.shape, (64, dimension))
-        self.assertEqual(directions.dtype, np.float32)
-        norms = np.linalg.norm(directions.astype(np.float64), axis=1)
-        np.testing.assert_allclose(norms, 1.0, rtol=1e-6)
-        # Cosines of independent directions are about N(0, 1 / dimension):
-        # the largest of 2,016 pairs stays well inside 6 standard deviations.
-        gram = directions.astype(np.float64) @ directions.T.astype(np.float64)
-        off_diagonal = gram[~np.eye(64, dtype=bool)]
-        self.assertLess(np.abs(off_diagonal).max(), 6 / math.sqrt(dimension))
-
-    def test_seeded(self):
-        first = canary_epsilon.random_unit_directions(3, 10, seed=1)
-        np.testing.assert_array_equal(
-            first, canary_epsilon.random_unit_directions(3, 10, seed=1)
-        )
-        self.assertFalse(
-            np.array_equal(first, canary_epsilon.random_unit_directions(3, 10, 2))
-        )
-
-    def test_bad_arguments(self):
-        with self.assertRaisesRegex(ValueError, "dimension=0"):
-            canary_epsilon.random_unit_directions(3, 0, seed=0)
-        with self.assertRaisesRegex(ValueError, "count=-1"):
-            canary_epsilon.random_unit_directions(-1, 3, seed=0)
-
-
-class CosinesTest(absltest.TestCase):
-    def test_hand_computed(self):
-        directions = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [-3.0, 0.0]])
-        np.testing.assert_allclose(
-            canary_epsilon.cosines(np.array([2.0, 0.0]), directions),
-            [1.0, 0.0, 1 / math.sqrt(2), -1.0],
-        )
-
-    def test_delta_is_flattened(self):
-        directions = canary_epsilon.random_unit_directions(4, 6, seed=0)
-        delta = np.arange(6.0).reshape(2, 3)
-        np.testing.assert_allclose(
-            canary_epsilon.cosines(delta, directions),
-            canary_epsilon.cosines(delta.ravel(), directions),
-        )
-
-    def test_zero_delta_and_zero_row_give_zero(self):
-        directions = np.array([[1.0, 0.0], [0.0, 0.0]])
-        with np.errstate(all="raise"):
-            np.testing.assert_array_equal(
-                canary_epsilon.cosines(np.zeros(2), directions), [0.0, 0.0]
-            )
-            np.testing.assert_array_equal(
-                canary_epsilon.cosines(np.array([0.0, 1.0]), directions), [0.0, 0.0]
-            )
-
-    def test_shape_mismatch_raises(self):
-        with self.assertRaisesRegex(ValueError, r"expected \[count, 3\]"):
-            canary_epsilon.cosines(np.zeros(3), np.zeros((2, 4)))
-
-
 class EstimateEpsilonTest(parameterized.TestCase):
     @parameterized.parameters(0.5, 1.0, 2.0)
     def test_recovers_known_epsilon(self, mu):
@@ -238,6 +177,35 @@ class EstimateEpsilonTest(parameterized.TestCase):
         # 77-83% of 100 seeds, not 95%, its lower end always being the one
         # that missed; the upper end held it in all of them.
         self.assertLessEqual(true_epsilon, estimate.ci_high)
+
+    @parameterized.parameters(0.5, 1.0, 2.0)
+    def test_equal_variance_recovers_known_epsilon_from_few_canaries(self, mu):
+        # The shift-only fit, at the audit's canary counts (500 inserted,
+        # 2000 held out): within the interval, which holds the truth.
+        true_epsilon = _gdp_epsilon(mu, _DELTA)
+        rng = np.random.default_rng(5)
+        held_out = rng.normal(0.0, 0.01, 2000)
+        inserted = rng.normal(mu * 0.01, 0.01, 500)
+        estimate = canary_epsilon.estimate_epsilon(
+            inserted, held_out, _DELTA, equal_variance=True
+        )
+        self.assertBetween(true_epsilon, estimate.ci_low, estimate.ci_high)
+        self.assertLess(abs(estimate.epsilon / true_epsilon - 1), 0.3)
+
+    def test_equal_variance_ignores_a_spread_without_a_shift(self):
+        # Inserted cosines spread wider but centred: two free variances give
+        # a large epsilon, the shift-only fit about none.
+        rng = np.random.default_rng(6)
+        held_out = rng.normal(0.0, 0.01, 2000)
+        inserted = rng.normal(0.0, 0.013, 500)
+        free = canary_epsilon.estimate_epsilon(
+            inserted, held_out, _DELTA, num_resamples=100
+        )
+        shift = canary_epsilon.estimate_epsilon(
+            inserted, held_out, _DELTA, num_resamples=100, equal_variance=True
+        )
+        self.assertGreater(free.epsilon, 1.0)
+        self.assertLess(shift.epsilon, _NULL_TOLERANCE)
 
     def test_nothing_inserted_gives_about_zero(self):
         estimate = canary_epsilon.estimate_epsilon(*_cosine_sets(0.0, seed=0), _DELTA)

@@ -3,10 +3,10 @@
 The method of Andrew, Kairouz, Oh, Oprea, McMahan and Suriyakumar, "One-shot
 Empirical Privacy Estimation for Federated Learning", ICLR 2024,
 arXiv:2302.03098. Some extra clients, the canaries, each send as their update
-a fixed random direction scaled to the clip norm (`random_unit_directions`).
-After training, the cosine between the final model delta (final minus
-initial weights) and each canary's direction (`cosines`) is measured for the
-canaries that were inserted and for as many that never were. In high
+a fixed random direction scaled to the clip norm
+(`tff_rec.privacy.audit.canaries`). After training, the cosine between the
+final model delta and each canary's direction is measured for the canaries
+that were inserted and for others that never were. In high
 dimension random directions are nearly orthogonal, so the held-out cosines
 show how much any one direction aligns with the model by chance, and the
 inserted cosines how much a client's participation moves the model towards
@@ -42,62 +42,6 @@ MAX_EPSILON = 1e3
 # Absolute tolerance of the epsilon found by Brent's method.
 _EPSILON_XTOL = 1e-12
 _SQRT2 = math.sqrt(2.0)
-
-
-def random_unit_directions(count: int, dimension: int, seed: int) -> np.ndarray:
-    """Seeded random directions, uniform on the unit sphere.
-
-    Each row is an isotropic Gaussian draw normalized to unit L2 norm, hence
-    uniform on the sphere; the caller scales it to the clip norm to make a
-    canary's update.
-
-    Args:
-        count: Number of directions, >= 0.
-        dimension: Length of each direction (number of model weights), >= 1.
-        seed: Seed of numpy's `default_rng`; the same seed gives the same
-            directions, so they can be regenerated after training.
-
-    Returns:
-        A float32 array of shape [count, dimension] whose rows have unit norm.
-
-    Raises:
-        ValueError: If `count` is negative or `dimension` below 1.
-    """
-    if count < 0:
-        raise ValueError(f"count={count} must be >= 0")
-    if dimension < 1:
-        raise ValueError(f"dimension={dimension} must be >= 1")
-    draws = np.random.default_rng(seed).standard_normal((count, dimension))
-    # Normalized in float64 so the float32 rows are unit to float32 rounding.
-    draws /= np.linalg.norm(draws, axis=1, keepdims=True)
-    return draws.astype(np.float32)
-
-
-def cosines(delta: np.ndarray, directions: np.ndarray) -> np.ndarray:
-    """Cosine of the angle between a model delta and each direction.
-
-    Args:
-        delta: The model delta, any shape; it is flattened.
-        directions: Array [count, delta.size], one direction per row.
-
-    Returns:
-        A float64 array [count]. A zero delta (or zero row) has no direction
-        and gives cosine 0, not NaN.
-
-    Raises:
-        ValueError: If `directions` is not 2-D with `delta.size` columns.
-    """
-    flat = np.asarray(delta, dtype=np.float64).ravel()
-    rows = np.asarray(directions, dtype=np.float64)
-    if rows.ndim != 2 or rows.shape[1] != flat.size:
-        raise ValueError(
-            f"directions has shape {rows.shape}; expected [count, {flat.size}] "
-            "to match the flattened delta"
-        )
-    norms = np.linalg.norm(rows, axis=1) * np.linalg.norm(flat)
-    dots = rows @ flat
-    safe = np.where(norms > 0, norms, 1.0)
-    return np.where(norms > 0, dots / safe, 0.0)
 
 
 def _normal_mass(z_low: float, z_high: float) -> float:
