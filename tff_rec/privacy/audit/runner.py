@@ -184,7 +184,15 @@ class Audit:
                 f"audited_clients + shadow_clients = {wanted} exceeds the "
                 f"{self.data.partition.num_clients} training clients"
             )
-        largest = max((*options.cohorts, options.clients_per_round))
+        sums = [
+            c.name == "secure_aggregation"
+            and options.cohorts
+            or c.secure
+            and (options.clients_per_round,)
+            or ()
+            for c in options.audited_configurations
+        ]
+        largest = max((size for sizes in sums for size in sizes), default=1)
         if largest > wanted:
             raise errors.UserInputError(
                 f"a secure sum of {largest} clients (cohorts, clients_per_round) "
