@@ -18,6 +18,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 from absl import logging
+from scipy import sparse
 
 from tff_rec.data import interactions as interactions_lib
 from tff_rec.models import matrix_factorization as mf
@@ -131,17 +132,22 @@ def reconstruct_users(
     """
     q = weights.item_embedding
     dim = q.shape[1]
-    num_users = history.num_users
-    z = np.concatenate(
-        [q[history.items], np.ones((len(history), 1), q.dtype)], axis=1
-    ).astype(np.float64)
+    num_users, num_items = history.num_users, len(q)
+    # A user's normal equations sum, over its ratings, terms that depend on
+    # the item only: z_i z_i^T (z_i = [q_i, 1]) and z_i times the residual.
+    # Both are (users x items) sparse products, one pass over the ratings.
+    z = np.concatenate([q, np.ones((num_items, 1), q.dtype)], axis=1).astype(np.float64)
     target = (
         history.ratings - weights.global_bias - weights.item_bias[history.items]
     ).astype(np.float64)
-    gram = np.zeros((num_users, dim + 1, dim + 1))
-    np.add.at(gram, history.users, z[:, :, None] * z[:, None, :])
-    rhs = np.zeros((num_users, dim + 1))
-    np.add.at(rhs, history.users, z * target[:, None])
+    shape = (num_users, num_items)
+    rated = sparse.csr_matrix(
+        (np.ones(len(history)), (history.users, history.items)), shape=shape
+    )
+    residuals = sparse.csr_matrix((target, (history.users, history.items)), shape=shape)
+    outer = (z[:, :, None] * z[:, None, :]).reshape(num_items, -1)
+    gram = np.asarray(rated @ outer).reshape(num_users, dim + 1, dim + 1)
+    rhs = np.asarray(residuals @ z)
     counts = np.bincount(history.users, minlength=num_users).astype(np.float64)
     ridge = np.concatenate([np.full(dim, l2), [max(bias_l2, MIN_BIAS_RIDGE)]])
     # Per-user ridge: |I_u| * ridge on the diagonal (identity for no-history
