@@ -189,6 +189,12 @@ class LeaveLastOutTest(parameterized.TestCase):
         with self.assertRaisesRegex(errors.UserInputError, "timestamps"):
             splits.make_split(data, splits.SplitType.LEAVE_LAST_OUT)
 
+    def test_timestamps_that_order_nothing_raise(self):
+        data = _synthetic()
+        data = dataclasses.replace(data, timestamps=np.zeros_like(data.timestamps))
+        with self.assertRaisesRegex(errors.UserInputError, "every timestamp.*is 0"):
+            splits.make_split(data, splits.SplitType.LEAVE_LAST_OUT)
+
     def test_bad_num_test_raises(self):
         with self.assertRaisesRegex(errors.UserInputError, "num_test.*got 0"):
             splits.leave_last_out(_synthetic(), num_test=0)

@@ -129,7 +129,8 @@ def leave_last_out(
       A `Split` with `split_type=SplitType.LEAVE_LAST_OUT`.
 
     Raises:
-      UserInputError: if the table has no timestamps or `num_test` < 1.
+      UserInputError: if the table has no timestamps, or all equal (they do
+        not order anything), or `num_test` < 1.
     """
     if interactions.timestamps is None:
         raise errors.UserInputError(
@@ -140,6 +141,15 @@ def leave_last_out(
         raise errors.UserInputError(f"num_test must be an integer, got {num_test!r}.")
     if num_test < 1:
         raise errors.UserInputError(f"num_test must be at least 1, got {num_test}.")
+    timestamps = interactions.timestamps
+    if len(timestamps) and np.all(timestamps == timestamps[0]):
+        raise errors.UserInputError(
+            f"leave_last_out needs timestamps that order each user's "
+            f"interactions, but every timestamp of '{interactions.name}' is "
+            f"{timestamps[0]} (a copy without times?); splitting by file order "
+            "would not hold out the latest; use the 'holdout' or "
+            "'held_out_users' split instead."
+        )
     users = interactions.users
     rows = np.arange(len(users))
     # Latest first: sort by user, then descending time, then descending row.
