@@ -9,9 +9,11 @@ Local-only training is done for all participants at once, exactly: each
 participant gets its own copy of every parameter it can touch (a global bias,
 its users' factors, and a row for each item *it* rated). Items a participant
 never rated keep the zero initialisation, so they are predicted from the
-participant's biases alone. Since no parameter is shared between
-participants, one optimizer over the union is the same as one optimizer per
-participant (Adam's statistics are per coordinate).
+participant's biases alone. No parameter is shared between participants, so
+one optimizer over the union trains them all at once: a lazy Adam
+(`tff_rec.evaluation.lazy_adam`), which moves a participant's rows only in
+the steps whose batch holds its data, as its own training loop would (the
+bias correction follows the shared step count).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import tensorflow as tf
 
 from tff_rec.data import interactions as interactions_lib
 from tff_rec.data import partition as partition_lib
+from tff_rec.evaluation import lazy_adam
 from tff_rec.evaluation import rating_metrics
 from tff_rec.models import matrix_factorization as mf
 from tff_rec.tasks import losses
@@ -44,10 +47,18 @@ class BaselineResult:
     predictions: np.ndarray | None = None
 
 
-def _fit(keras_model, x, y, *, epochs, batch_size, learning_rate, seed):
-    keras_model.compile(
-        optimizer=tf.keras.optimizers.Adam(learning_rate), loss=losses.rating_loss()
-    )
+def _fit(
+    keras_model,
+    x,
+    y,
+    *,
+    epochs,
+    batch_size,
+    learning_rate,
+    seed,
+    optimizer=tf.keras.optimizers.Adam,
+):
+    keras_model.compile(optimizer=optimizer(learning_rate), loss=losses.rating_loss())
     dataset = (
         tf.data.Dataset.from_tensor_slices((x, y))
         .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
@@ -219,6 +230,9 @@ def train_local_only(
         batch_size=batch_size or DEFAULT_BATCH_SIZE,
         learning_rate=learning_rate or DEFAULT_LEARNING_RATE,
         seed=seed,
+        # A row per (participant, item) pair: dense Adam would touch all of
+        # them at every step.
+        optimizer=lazy_adam.LazyAdam,
     )
     for name in ("q", "b_i"):
         layer = keras_model.get_layer(name)
