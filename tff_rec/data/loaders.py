@@ -20,6 +20,7 @@ import pathlib
 from tff_rec import errors
 from tff_rec.data import download
 from tff_rec.data import generic_csv
+from tff_rec.data import grouplens
 from tff_rec.data import interactions as interactions_lib
 from tff_rec.data import movielens
 from tff_rec.data import parsing
@@ -57,8 +58,8 @@ def load_dataset(
     Args:
       name: one of `DATASETS`, case-insensitive.
       data_dir: where the files are. None is allowed only for `ml-100k`.
-      cache_dir: the download cache for `ml-100k` without `data_dir`; None
-        means `download.cache_dir()`.
+      cache_dir: the download cache for `ml-100k` and `ml-1m` without
+        `data_dir`; None means `download.cache_dir()`.
       **csv_options: keyword arguments of `generic_csv.load_csv`, only for `csv`.
 
     Returns:
@@ -67,7 +68,8 @@ def load_dataset(
     Raises:
       errors.UserInputError: unknown name, missing `data_dir`, bad options.
       errors.DataFormatError: a file is missing or malformed.
-      errors.DataUnavailableError: ML-100K cannot be found or downloaded.
+      errors.DataUnavailableError: ML-100K or ML-1M cannot be found or
+        downloaded.
     """
     key = name.strip().lower() if isinstance(name, str) else name
     if key not in DATASETS:
@@ -87,6 +89,8 @@ def load_dataset(
 
     if key == "ml-100k":
         data = _load_ml100k_any(data_dir, cache_dir)
+    elif key == "ml-1m" and data_dir is None:
+        data = movielens.load_ml1m(grouplens.ensure_movielens_1m(cache_dir))
     elif key == "csv":
         data = generic_csv.load_csv(_find_csv(data_dir), **csv_options)
     else:
