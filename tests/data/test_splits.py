@@ -200,6 +200,45 @@ class LeaveLastOutTest(parameterized.TestCase):
             splits.leave_last_out(_synthetic(), num_test=0)
 
 
+class RandomLeaveOneOutTest(parameterized.TestCase):
+    @parameterized.parameters(1, 2)
+    def test_num_test_per_user(self, num_test):
+        data = _synthetic()
+        split = splits.make_split(
+            data, "random_leave_one_out", seed=3, num_test=num_test
+        )
+        self.assertEqual(split.split_type, splits.SplitType.RANDOM_LEAVE_ONE_OUT)
+        totals, tests = _per_user(data), _per_user(split.test)
+        for user, n in totals.items():
+            self.assertEqual(tests.get(user, 0), num_test if n > num_test else 0)
+        self.assertLen(data, len(split.train) + len(split.test))
+
+    def test_seeded_and_independent_of_row_order(self):
+        data = _synthetic()
+        a = splits.random_leave_one_out(data, seed=1)
+        b = splits.random_leave_one_out(data, seed=1)
+        np.testing.assert_array_equal(a.test_indices, b.test_indices)
+        c = splits.random_leave_one_out(data, seed=2)
+        self.assertFalse(np.array_equal(a.test_indices, c.test_indices))
+        shuffled = data.subset(np.random.default_rng(0).permutation(len(data)))
+        pairs = {(u, i) for u, i in zip(a.test.users, a.test.items, strict=True)}
+        again = splits.random_leave_one_out(shuffled, seed=1).test
+        self.assertEqual(
+            pairs, {(u, i) for u, i in zip(again.users, again.items, strict=True)}
+        )
+
+    def test_works_without_ordering_timestamps(self):
+        data = _synthetic()
+        data = dataclasses.replace(data, timestamps=np.zeros_like(data.timestamps))
+        split = splits.random_leave_one_out(data, seed=0)
+        self.assertNotEmpty(split.test_indices)
+        # Not simply each user's last row in the file.
+        last_rows = {
+            int(np.flatnonzero(data.users == u)[-1]) for u in np.unique(data.users)
+        }
+        self.assertNotEqual(set(split.test_indices.tolist()), last_rows)
+
+
 class HeldOutUsersTest(parameterized.TestCase):
     def test_held_out_users_absent_from_train(self):
         data = _synthetic()
@@ -258,7 +297,8 @@ class MakeSplitTest(absltest.TestCase):
     def test_bad_split_type_lists_allowed_values(self):
         with self.assertRaisesRegex(
             errors.UserInputError,
-            "'random'.*'holdout', 'leave_last_out', 'held_out_users'",
+            "'random'.*'holdout', 'leave_last_out', 'random_leave_one_out', "
+            "'held_out_users'",
         ):
             splits.make_split(_synthetic(), "random")
 

@@ -1,11 +1,14 @@
 """Train/test splits of an `Interactions` table.
 
-Three protocols are supported, named by `SplitType`:
+Four protocols are supported, named by `SplitType`:
 
 * `HOLDOUT`: per user, a random fraction of the interactions is held out
   (every user stays in train, the usual rating-prediction protocol).
 * `LEAVE_LAST_OUT`: per user, the latest interactions by timestamp are held
   out (next-item evaluation without looking into the future).
+* `RANDOM_LEAVE_ONE_OUT`: per user, one interaction chosen at random (seeded)
+  is held out: the leave-one-out protocol of the NCF evaluation for data
+  without timestamps that order it (e.g. a MovieLens-1M copy without times).
 * `HELD_OUT_USERS`: a random fraction of the users is removed from train
   entirely; part of their interactions (`test_history`) may be used at
   evaluation time to build their representation, the rest is scored. This is
@@ -37,6 +40,7 @@ DEFAULT_HISTORY_FRACTION = 0.5
 _HOLDOUT_SALT = 0x5EED_0001
 _USER_SALT = 0x5EED_0002
 _HISTORY_SALT = 0x5EED_0003
+_LEAVE_ONE_OUT_SALT = 0x5EED_0004
 
 
 class SplitType(enum.Enum):
@@ -44,6 +48,7 @@ class SplitType(enum.Enum):
 
     HOLDOUT = "holdout"
     LEAVE_LAST_OUT = "leave_last_out"
+    RANDOM_LEAVE_ONE_OUT = "random_leave_one_out"
     HELD_OUT_USERS = "held_out_users"
 
 
@@ -160,6 +165,40 @@ def leave_last_out(
     return _make(interactions, ~is_test, is_test, None, SplitType.LEAVE_LAST_OUT)
 
 
+def random_leave_one_out(
+    interactions: interactions_lib.Interactions,
+    *,
+    num_test: int = DEFAULT_NUM_TEST,
+    seed: int = DEFAULT_SEED,
+) -> Split:
+    """Holds out `num_test` random interactions of each user.
+
+    Users with `num_test` or fewer interactions keep all of them in train.
+
+    Args:
+      interactions: the table to split.
+      num_test: how many of each user's interactions go to test.
+      seed: seed of the random choice.
+
+    Returns:
+      A `Split` with `split_type=SplitType.RANDOM_LEAVE_ONE_OUT`.
+
+    Raises:
+      UserInputError: if `num_test` < 1.
+    """
+    if isinstance(num_test, bool) or not isinstance(num_test, (int, np.integer)):
+        raise errors.UserInputError(f"num_test must be an integer, got {num_test!r}.")
+    if num_test < 1:
+        raise errors.UserInputError(f"num_test must be at least 1, got {num_test}.")
+    users = interactions.users
+    keys = _row_keys(interactions, seed, _LEAVE_ONE_OUT_SALT)
+    order = np.lexsort((np.arange(len(users)), keys, users))
+    rank = _rank_within_user(users, order)
+    counts = np.bincount(users, minlength=interactions.num_users)
+    is_test = (rank < num_test) & (counts[users] > num_test)
+    return _make(interactions, ~is_test, is_test, None, SplitType.RANDOM_LEAVE_ONE_OUT)
+
+
 def held_out_users(
     interactions: interactions_lib.Interactions,
     *,
@@ -236,7 +275,7 @@ def make_split(
       split_type: a `SplitType` or its string value, e.g. 'holdout'.
       seed: seed of the random choices (unused by leave_last_out).
       test_fraction: for 'holdout'; None means `DEFAULT_TEST_FRACTION`.
-      num_test: for 'leave_last_out'.
+      num_test: for 'leave_last_out' and 'random_leave_one_out'.
       user_fraction: for 'held_out_users'.
       history_fraction: for 'held_out_users'.
 
@@ -251,6 +290,8 @@ def make_split(
         return random_holdout(interactions, test_fraction=test_fraction, seed=seed)
     if split_type is SplitType.LEAVE_LAST_OUT:
         return leave_last_out(interactions, num_test=num_test)
+    if split_type is SplitType.RANDOM_LEAVE_ONE_OUT:
+        return random_leave_one_out(interactions, num_test=num_test, seed=seed)
     return held_out_users(
         interactions,
         user_fraction=user_fraction,
