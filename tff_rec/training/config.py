@@ -191,6 +191,18 @@ class TrainConfig:
     def is_dp(self) -> bool:
         return self.privacy.is_dp
 
+    def privacy_spec(self, num_clients: int):
+        """The run's DP mechanism over `num_clients` clients, as its accountant
+        sees it (`PrivacyConfig.spec`); None without DP."""
+        federated = self.federated
+        return self.privacy.spec(
+            rounds=federated.rounds,
+            clients_per_round=federated.clients_per_round,
+            num_clients=num_clients,
+            poisson=federated.client_sampling
+            is algorithms_config.ClientSampling.POISSON,
+        )
+
     def _check_federated_only(self):
         if self.algorithm.is_federated:
             return

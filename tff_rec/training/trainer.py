@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from tff_rec.aggregators import factory as aggregator_factory
-from tff_rec.algorithms import config as algorithms_config
 from tff_rec.compression import byte_counts
 from tff_rec.data import preparation
 from tff_rec.privacy import accounting
@@ -105,12 +104,7 @@ def train_federated(
     """
     federated, reliability = config.federated, config.reliability
     num_clients = data.partition.num_clients
-    spec = config.privacy.spec(
-        rounds=federated.rounds,
-        clients_per_round=federated.clients_per_round,
-        num_clients=num_clients,
-        poisson=federated.client_sampling is algorithms_config.ClientSampling.POISSON,
-    )
+    spec = config.privacy_spec(num_clients)
     if spec is not None:
         _announce("Privacy: " + statements.epsilon_statement(spec, federated.rounds))
     step, derived = process_lib.server_learning_rate(config, data)

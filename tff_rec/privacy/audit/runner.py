@@ -41,8 +41,6 @@ from tff_rec.training import config as config_lib
 from tff_rec.training import experiment
 
 Algorithm = algorithms_config.Algorithm
-Observation = threat_model.Observation
-Party = threat_model.Party
 
 DEFAULT_ALGORITHMS = ("fedrecon", "fedavg_unweighted")
 DEFAULT_EPSILONS = (1.0, 5.0, 8.0)

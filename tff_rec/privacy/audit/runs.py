@@ -14,10 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from tff_rec.algorithms import config as algorithms_config
 from tff_rec.privacy import accounting
 from tff_rec.privacy.audit import canaries as canaries_lib
-from tff_rec.tasks import rating
 from tff_rec.training import attacks
 from tff_rec.training import config as config_lib
 from tff_rec.training import hooks as hooks_lib
@@ -90,12 +88,7 @@ def train(
     """
     data, task, federated = audit.data, audit.task, config.federated
     num_clients = data.partition.num_clients
-    spec = config.privacy.spec(
-        rounds=federated.rounds,
-        clients_per_round=federated.clients_per_round,
-        num_clients=num_clients,
-        poisson=federated.client_sampling is algorithms_config.ClientSampling.POISSON,
-    )
+    spec = config.privacy_spec(num_clients)
     run_spec = spec
     if spec is not None and noise_factor != 1.0:
         run_spec = spec.replace(noise_multiplier=spec.noise_multiplier * noise_factor)
@@ -106,27 +99,29 @@ def train(
             config, task, data, spec=run_spec, server_learning_rate=step
         )
 
+    if with_canaries:
+        clip = config.privacy.clip
+        replacement = canaries_lib.replacement(1.0 if clip is None else clip)
+        process = attacks.build_replacing_process(
+            build, lambda work: attacks.replace_updates(work, replacement)
+        )
+    else:
+        process = build()
+    process, client_data_fn = task.client_inputs(process, attacked=with_canaries)
     hooks: list[hooks_lib.RoundHook] = []
     canaries = None
     if with_canaries:
-        clip = config.privacy.clip
+        # A canary client holds the smallest client's data (trained on, then
+        # replaced).
+        smallest = int(np.argmin(np.diff(data.federated.offsets)))
         canaries = canaries_lib.CanaryClients(
             audit.options.canaries,
             audit.options.held_out_canaries,
             probability=federated.clients_per_round / num_clients,
-            carrier=_carrier(audit),
+            carrier=client_data_fn(np.array([smallest]), 1)[0],
             seed=audit.options.seed,
         )
-        process = attacks.build_replacing_process(
-            build,
-            lambda work: attacks.replace_updates(
-                work, canaries_lib.replacement(1.0 if clip is None else clip)
-            ),
-        )
         hooks.append(canaries)
-    else:
-        process = build()
-    process, client_data_fn = task.client_inputs(process, attacked=with_canaries)
     initial_state = process.initialize()
     initial = process.get_model_weights(initial_state)
     initial_tables = task.global_weights(process, initial_state)
@@ -158,16 +153,3 @@ def train(
         spec,
         canaries,
     )
-
-
-def _carrier(audit):
-    """The data a canary client holds: the smallest client's."""
-    smallest = int(np.argmin(np.diff(audit.data.federated.offsets)))
-    federated = audit.base.federated
-    return rating.datasets_fn(
-        audit.data.federated,
-        batch_size=federated.batch_size,
-        epochs=federated.dataset_epochs,
-        user_key=federated.user_key,
-        seed=audit.base.seed,
-    )(np.array([smallest]), 1)[0]
