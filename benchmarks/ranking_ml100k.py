@@ -40,7 +40,7 @@ _OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Write the figures here.
 _CONFIGS = flags.DEFINE_list("configs", None, "Subset of configurations to run.")
 _ROUNDS = flags.DEFINE_integer("rounds", None, "Override the rounds of every run.")
 _SEED = flags.DEFINE_integer("seed", 0, "Split, sampling and init seed.")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "Local ML-100K copy.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Local copy of the dataset.")
 
 COMMON = dict(
     task="implicit",
@@ -69,7 +69,7 @@ CONFIGS = {
 # Suffix of the configurations that evaluate a centralized model by
 # reconstruction (`_run_reconstructed`).
 RECONSTRUCTED = "_reconstructed"
-METRICS = ("sampled_hr@10", "sampled_ndcg@10", "hr@10", "ndcg@10")
+METRICS = ("sampled_hr@10", "sampled_ndcg@10", "hr@10", "ndcg@10", "recall@10")
 STORE_PREFIXES = ("global", "personalized", "local_only", "centralized")
 
 
@@ -97,18 +97,19 @@ def _recorded_settings(config: config_lib.TrainConfig) -> dict[str, object]:
     return {k: v for k, v in config.flat().items() if k != "root_output_dir"}
 
 
-def _run(name, root):
+def _run(name, root, common=None):
+    common = COMMON if common is None else common
     from tff_rec.training import experiment
 
     if name == "popularity":
-        config = _config({**COMMON, "algorithm": "centralized"}, name, root)
+        config = _config({**common, "algorithm": "centralized"}, name, root)
         task = _task(config)
         metrics = task.evaluator.evaluate(
             scoring.popularity_score_fn(task.data.split.train.items, task.num_items)
         )
         return {"config": name, **{k: metrics[k] for k in METRICS}, "rounds": 0}
     if name.endswith(RECONSTRUCTED):
-        return _run_reconstructed(name, root)
+        return _run_reconstructed(name, root, common)
     if name == "stores":
         overrides = dict(
             data_dir=_DATA_DIR.value,
@@ -120,23 +121,29 @@ def _run(name, root):
             overrides["rounds"] = _ROUNDS.value
         config = scenarios.make_config("ecommerce_stores", overrides)
     else:
-        settings = {**COMMON, **CONFIGS[name]}
+        settings = {**common, **CONFIGS[name]}
         if _ROUNDS.value and settings["algorithm"] != "centralized":
             settings["rounds"] = _ROUNDS.value
         config = _config(settings, name, root)
     results = experiment.run_experiment(config)
-    row = {"config": name, **{k: results[k] for k in METRICS}}
+    row = {"config": name, **{k: results[k] for k in METRICS if k in results}}
     row["rounds"] = results["rounds"]
     row["settings"] = _recorded_settings(config)
     if "seconds_per_round" in results:
         row["seconds_per_round"] = results["seconds_per_round"]
     if name == "stores":
         for prefix in STORE_PREFIXES:
-            row.update({f"{prefix}_{k}": results[f"{prefix}_{k}"] for k in METRICS})
+            row.update(
+                {
+                    f"{prefix}_{k}": results[f"{prefix}_{k}"]
+                    for k in METRICS
+                    if f"{prefix}_{k}" in results
+                }
+            )
     return row
 
 
-def _run_reconstructed(name, root):
+def _run_reconstructed(name, root, common):
     """A centralized model evaluated the way FedRecon's server model is.
 
     Trains `name` without its suffix centrally, keeps its global (item-side)
@@ -145,7 +152,7 @@ def _run_reconstructed(name, root):
     reconstruction costs a model, apart from federated training.
     """
     central_name = name[: -len(RECONSTRUCTED)]
-    settings = {**COMMON, **CONFIGS[central_name]}
+    settings = {**common, **CONFIGS[central_name]}
     task = _task(_config(settings, name, root))
     central, info = task.centralized_model()
     recon_config = _config({**settings, **FEDRECON}, name, root)
@@ -159,20 +166,26 @@ def _run_reconstructed(name, root):
     }
 
 
-def main(argv):
-    del argv
-    allowed = [
-        "popularity",
-        *CONFIGS,
-        *(name + RECONSTRUCTED for name in CONFIGS if name.startswith("centralized")),
-        "stores",
-    ]
-    names = _CONFIGS.value or allowed
+ALLOWED = (
+    "popularity",
+    *CONFIGS,
+    *(name + RECONSTRUCTED for name in CONFIGS if name.startswith("centralized")),
+    "stores",
+)
+
+
+def run_benchmark(common, allowed, prefix) -> dict[str, dict]:
+    """Runs ``--configs`` (default `allowed`) with `common`; returns the rows.
+
+    Rows already in ``--output_json`` and not rerun are kept; the file is
+    rewritten after every configuration, so a crash loses at most one.
+    """
+    names = _CONFIGS.value or list(allowed)
     unknown = sorted(set(names) - set(allowed))
     if unknown:
-        cli.fail(f"unknown configs {unknown}; allowed: {allowed}")
+        cli.fail(f"unknown configs {unknown}; allowed: {list(allowed)}")
     selection.install_runtime()
-    root = tempfile.mkdtemp(prefix="ranking_ml100k_")
+    root = tempfile.mkdtemp(prefix=prefix)
     rows = {}
     if _OUTPUT_JSON.value and pathlib.Path(_OUTPUT_JSON.value).exists():
         rows = {
@@ -180,14 +193,19 @@ def main(argv):
             for r in json.loads(pathlib.Path(_OUTPUT_JSON.value).read_text())
         }
     for name in names:
-        rows[name] = _run(name, root)
+        rows[name] = _run(name, root, common)
         if _OUTPUT_JSON.value:
             metrics_writer_lib.write_json(_OUTPUT_JSON.value, list(rows.values()))
+    print_rows(rows)
+    return rows
+
+
+def print_rows(rows: dict[str, dict]) -> None:
     print(f"{'config':<32}" + "".join(f"{m:>17}" for m in METRICS) + f"{'rounds':>8}")
     for row in rows.values():
         print(
             f"{row['config']:<32}"
-            + "".join(f"{row[m]:>17.4f}" for m in METRICS)
+            + "".join(f"{row.get(m, float('nan')):>17.4f}" for m in METRICS)
             + f"{row['rounds']:>8}"
         )
     stores = rows.get("stores")
@@ -200,6 +218,11 @@ def main(argv):
                     for m in METRICS
                 )
             )
+
+
+def main(argv):
+    del argv
+    run_benchmark(COMMON, ALLOWED, "ranking_ml100k_")
 
 
 if __name__ == "__main__":
