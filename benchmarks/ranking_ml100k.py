@@ -40,6 +40,9 @@ _OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Write the figures here.
 _CONFIGS = flags.DEFINE_list("configs", None, "Subset of configurations to run.")
 _ROUNDS = flags.DEFINE_integer("rounds", None, "Override the rounds of every run.")
 _SEED = flags.DEFINE_integer("seed", 0, "Split, sampling and init seed.")
+_CENTRALIZED_EPOCHS = flags.DEFINE_integer(
+    "centralized_epochs", None, "Override the centralized models' epochs."
+)
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Local copy of the dataset.")
 
 COMMON = dict(
@@ -74,6 +77,8 @@ STORE_PREFIXES = ("global", "personalized", "local_only", "centralized")
 
 
 def _config(settings, name, root) -> config_lib.TrainConfig:
+    if _CENTRALIZED_EPOCHS.value:
+        settings = dict(settings, centralized_epochs=_CENTRALIZED_EPOCHS.value)
     return config_lib.TrainConfig.make(
         **settings,
         data_dir=_DATA_DIR.value,

@@ -1,12 +1,16 @@
 r"""Scale: MovieLens-1M end to end, rounds of 1,000 clients, 100,000 users.
 
-Three stages, each printing its figures (``--stages`` picks some):
+Four stages, each printing its figures (``--stages`` picks some; figures of
+stages not rerun are kept in ``--output_json``):
 
 * ``quality``: ML-1M, per-user 20% holdout, seed 0, one client per user:
   reconstruction with both baselines (centralized, local-only), weighted and
   unweighted FedAvg; test RMSE/MAE, rounds, seconds per round (50 clients),
   wall time, and the seconds of one evaluation of every test user with the
   reconstruction model (``eval_seconds``, next to 3 training rounds).
+* ``ranking``: `benchmarks.ranking_ml1m`'s GMF rows (federated reconstruction
+  and the centralized model evaluated by reconstruction), in a separate
+  process: sampled and full HR@10 / NDCG@10.
 * ``rounds1000``: rounds of 1,000 clients of reconstruction on ML-1M with the
   in-process runtime and with TFF's C++ runtime, in this one process: median
   seconds per round after the first (which compiles), and their ratio.
@@ -56,7 +60,7 @@ from tff_rec.training import process as process_lib
 from tff_rec.training import rounds as rounds_lib
 from tff_rec.training import sampling
 
-STAGES = ("quality", "rounds1000", "population")
+STAGES = ("quality", "ranking", "rounds1000", "population")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "ML-1M folder (ratings.dat).")
 _OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Write the figures here.")
 _STAGES = flags.DEFINE_list("stages", list(STAGES), "Stages to run.")
@@ -229,6 +233,35 @@ def population_figures() -> dict:
     }
 
 
+def ranking() -> dict:
+    """`benchmarks.ranking_ml1m`'s GMF rows, run in a separate process."""
+    configs = ["fedrecon_gmf", "centralized_gmf_reconstructed"]
+    with tempfile.TemporaryDirectory() as scratch:
+        path = os.path.join(scratch, "ranking.json")
+        command = [
+            sys.executable,
+            "-m",
+            "benchmarks.ranking_ml1m",
+            f"--data_dir={_DATA_DIR.value}",
+            f"--output_json={path}",
+            f"--configs={','.join(configs)}",
+        ]
+        if _QUICK.value:
+            command += ["--rounds=20", "--centralized_epochs=3"]
+        subprocess.run(command, check=True, stdin=subprocess.DEVNULL)
+        with open(path) as f:
+            rows = {row["config"]: row for row in json.load(f)}
+    results = {}
+    for config, prefix in (
+        ("fedrecon_gmf", "fedrecon_gmf"),
+        ("centralized_gmf_reconstructed", "centralized_reconstructed"),
+    ):
+        for metric in ("sampled_hr@10", "sampled_ndcg@10", "hr@10", "ndcg@10"):
+            key = metric.replace("@", "")
+            results[f"{prefix}_{key}"] = rows[config][metric]
+    return results
+
+
 def population() -> dict:
     """The population stage in a separate driver, so its peak RSS is its own."""
     with tempfile.TemporaryDirectory() as scratch:
@@ -259,20 +292,24 @@ def main(argv):
         unknown = sorted(set(_STAGES.value) - set(STAGES))
         if unknown:
             cli.fail(f"--stages: unknown {unknown[0]!r}; known: {', '.join(STAGES)}")
-        results: dict = {"quick": _QUICK.value}
+        results: dict = {}
+        if _OUTPUT_JSON.value and os.path.exists(_OUTPUT_JSON.value):
+            # Figures of the stages not rerun are kept.
+            with open(_OUTPUT_JSON.value) as f:
+                results = json.load(f)
+        results["quick"] = _QUICK.value
         with tempfile.TemporaryDirectory() as root:
             stages = {
                 "quality": lambda: quality(root),
+                "ranking": ranking,
                 "rounds1000": rounds1000,
                 "population": population,
             }
             for stage in _STAGES.value:
                 results.update(stages[stage]())
                 print(json.dumps(results, indent=1), flush=True)
-        if _OUTPUT_JSON.value:
-            with open(_OUTPUT_JSON.value, "w") as f:
-                json.dump(results, f, indent=1)
-                f.write("\n")
+                if _OUTPUT_JSON.value:
+                    metrics_writer.write_json(_OUTPUT_JSON.value, results)
 
 
 if __name__ == "__main__":
