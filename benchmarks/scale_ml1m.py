@@ -75,6 +75,12 @@ _CENTRALIZED_L2 = flags.DEFINE_float(
     "The centralized baseline's L2 (0.05 on ML-1M: test RMSE 0.8579, against "
     "0.8684 with the ML-100K value 0.1).",
 )
+_RANKING_JSON = flags.DEFINE_string(
+    "ranking_json",
+    None,
+    "The ranking stage also keeps its rows here (benchmarks.ranking_ml1m's "
+    "--output_json); by default a temporary file.",
+)
 _POPULATION = flags.DEFINE_integer("population", 100_000, "Users of the population.")
 _LARGE_COHORT = flags.DEFINE_integer(
     "large_clients_per_round", 1000, "Clients per round of the timing stages."
@@ -237,7 +243,7 @@ def ranking() -> dict:
     """`benchmarks.ranking_ml1m`'s GMF rows, run in a separate process."""
     configs = ["fedrecon_gmf", "centralized_gmf_reconstructed"]
     with tempfile.TemporaryDirectory() as scratch:
-        path = os.path.join(scratch, "ranking.json")
+        path = _RANKING_JSON.value or os.path.join(scratch, "ranking.json")
         command = [
             sys.executable,
             "-m",
