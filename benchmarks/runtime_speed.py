@@ -38,6 +38,7 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
+from tff_rec import cli
 from tff_rec.data import preparation
 from tff_rec.evaluation import baselines
 from tff_rec.runtime import selection
@@ -248,4 +249,4 @@ def format_table(results: dict) -> str:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)
