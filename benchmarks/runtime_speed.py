@@ -38,6 +38,7 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
+from benchmarks import figures as figures_lib
 from tff_rec import cli
 from tff_rec.data import preparation
 from tff_rec.evaluation import baselines
@@ -203,6 +204,7 @@ def main(argv):
         path = pathlib.Path(_OUTPUT_JSON.value)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, indent=2) + "\n")
+        figures_lib.draw_beside("runtime_speed", results, path)
 
 
 def format_table(results: dict) -> str:
