@@ -1,7 +1,6 @@
 """Benchmarks of the tff_rec library on real data (``python -m benchmarks.<name>``)."""
 
-import os
+from tff_rec import verbosity
 
-# TensorFlow's C++ INFO/WARNING lines (CUDA probing, grappler) drown the
-# benchmarks' own output; errors still show. Set before TensorFlow loads.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Before anything loads TensorFlow, which reads its log level only then.
+verbosity.configure()

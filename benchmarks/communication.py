@@ -23,6 +23,7 @@ import tempfile
 from absl import app
 from absl import flags
 
+from benchmarks import figures as figures_lib
 from tff_rec import cli
 from tff_rec import errors
 from tff_rec.runtime import selection
@@ -161,6 +162,7 @@ def main(argv):
     if _OUTPUT_JSON.value:
         metrics_writer_lib.write_json(_OUTPUT_JSON.value, rows)
         print(f"Wrote {_OUTPUT_JSON.value}")
+        figures_lib.draw_beside("communication", rows, _OUTPUT_JSON.value)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ import numpy as np
 from absl import app
 from absl import flags
 
+from benchmarks import figures as figures_lib
 from tff_rec import cli
 from tff_rec.data import preparation
 from tff_rec.privacy import bias_reference
@@ -217,6 +218,7 @@ def main(argv):
     if _OUTPUT_JSON.value:
         metrics_writer_lib.write_json(_OUTPUT_JSON.value, rows)
         print(f"Wrote {_OUTPUT_JSON.value}")
+        figures_lib.draw_beside("privacy_utility", rows, _OUTPUT_JSON.value)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
+from benchmarks import figures as figures_lib
+from tff_rec import cli
 from tff_rec.data import preparation
 from tff_rec.evaluation import baselines
 from tff_rec.runtime import selection
@@ -202,6 +204,7 @@ def main(argv):
         path = pathlib.Path(_OUTPUT_JSON.value)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, indent=2) + "\n")
+        figures_lib.draw_beside("runtime_speed", results, path)
 
 
 def format_table(results: dict) -> str:
@@ -248,4 +251,4 @@ def format_table(results: dict) -> str:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -1,7 +1,6 @@
 """absl entry points over the tff_rec library (``python -m pipelines.<name>``)."""
 
-import os
+from tff_rec import verbosity
 
-# TensorFlow's C++ INFO/WARNING lines (CUDA probing, grappler) drown the
-# pipelines' own output; errors still show. Set before TensorFlow loads.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Before anything loads TensorFlow, which reads its log level only then.
+verbosity.configure()

@@ -25,7 +25,9 @@ from collections.abc import Iterator
 
 from absl import flags
 
+from tff_rec import console
 from tff_rec import errors
+from tff_rec import verbosity
 
 USAGE_ERROR_EXIT_CODE = 2
 DIVERGED_EXIT_CODE = 3
@@ -34,6 +36,7 @@ DIVERGED_EXIT_CODE = 3
 def fail(message: str, exit_code: int = USAGE_ERROR_EXIT_CODE) -> None:
     """Prints a one-line error and exits with `exit_code`."""
     program = sys.argv[0].rsplit("/", 1)[-1] if sys.argv else "pipeline"
+    console.end_live()
     print(f"{program}: error: {message}", file=sys.stderr, flush=True)
     sys.exit(exit_code)
 
@@ -41,12 +44,15 @@ def fail(message: str, exit_code: int = USAGE_ERROR_EXIT_CODE) -> None:
 def parse_flags(argv: list[str]) -> list[str]:
     """absl flags parser that reports bad flags in one line (exit status 2).
 
-    Pass it to `absl.app.run` as ``flags_parser``.
+    Pass it to `absl.app.run` as ``flags_parser``. Logging stays at WARNING
+    unless ``--verbosity`` is given (`tff_rec.verbosity`).
     """
     try:
-        return flags.FLAGS(argv)
+        remaining = flags.FLAGS(argv)
     except flags.Error as e:
         fail(str(e))
+    verbosity.default_python_verbosity(flags.FLAGS)
+    return remaining
 
 
 @contextlib.contextmanager

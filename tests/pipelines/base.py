@@ -22,10 +22,19 @@ NUM_USERS = 24
 
 
 def run_pipeline(
-    name: str, *flags: str, timeout: float = DEFAULT_TIMEOUT_S
+    name: str,
+    *flags: str,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    default_logging: bool = False,
 ) -> subprocess.CompletedProcess:
-    """Runs `pipelines.<name>` in a subprocess from the repository root."""
+    """Runs `pipelines.<name>` in a subprocess from the repository root.
+
+    `default_logging` leaves TensorFlow's log level to the pipeline, as in a
+    user's shell; otherwise it is set to errors only.
+    """
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    if default_logging:
+        del env["TF_CPP_MIN_LOG_LEVEL"]
     return subprocess.run(
         [sys.executable, "-m", f"pipelines.{name}", *flags],
         cwd=REPO_ROOT,

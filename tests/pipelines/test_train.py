@@ -1,6 +1,7 @@
 """`python -m pipelines.train`, run as a user runs it, on synthetic data."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -563,3 +564,44 @@ class ResumeTest(base.PipelineTestCase):
 
 if __name__ == "__main__":
     absltest.main()
+
+
+# A TensorFlow C++ log line (``2026-12-05 20:38:50.710226: E tensorflow/...``)
+# or an absl / Python logging line (``I1205 20:38:55.819511 ... compiler.py:532]``,
+# ``WARNING:tensorflow:...``).
+_LOG_LINE = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] "
+    r"|[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ "
+    r"|(INFO|WARNING|ERROR):(tensorflow|absl|root))"
+)
+
+
+class OutputTest(base.PipelineTestCase):
+    """What a user sees: the summary, progress and results, not TF's logs."""
+
+    def log_lines(self, result) -> list[str]:
+        lines = (result.stdout + result.stderr).splitlines()
+        return [line for line in lines if _LOG_LINE.match(line)]
+
+    def test_default_run_prints_no_tensorflow_logs(self):
+        result = base.run_pipeline("train", *self.flags(rounds=2), default_logging=True)
+        self.assert_ok(result)
+        self.assertEqual(self.log_lines(result), [])
+        self.assertRegex(result.stdout, r"(?m)^Data: csv, \d+ interactions")
+        self.assertRegex(result.stdout, r"(?m)^Partition: user partition: ")
+        self.assertRegex(result.stdout, r"(?m)^algorithm +test RMSE")
+        self.assertRegex(result.stdout, r"(?m)^Wrote .+")
+        progress = [
+            line for line in result.stderr.splitlines() if line.startswith("round ")
+        ]
+        self.assertLen(progress, 2, result.stderr)
+        self.assertRegex(progress[-1], r"^round 2/2 .* ETA .* train_loss=")
+
+    def test_verbosity_brings_the_logs_back(self):
+        result = base.run_pipeline(
+            "train", *self.flags(rounds=1), "--verbosity=0", default_logging=True
+        )
+        self.assert_ok(result)
+        logs = "\n".join(self.log_lines(result))
+        self.assertIn("Using Grappler", logs)
+        self.assertRegex(logs, r"(?m)^\d{4}-\d\d-\d\d .*: I tensorflow/")

@@ -93,7 +93,12 @@ def ensure_movielens_100k(cache_dir: str | os.PathLike | None = None) -> pathlib
     if problem is None:
         logging.info("MovieLens-100K found in %s (checksums verified).", target)
         return target
-    logging.info("MovieLens-100K not usable in %s (%s); fetching it.", target, problem)
+    # Shown at any verbosity: the download is the first run's long step.
+    print(
+        f"Fetching MovieLens-100K into {target} ({problem}).",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         _fetch_into(root, target)
     except _FetchError as e:

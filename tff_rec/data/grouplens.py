@@ -23,12 +23,11 @@ import hashlib
 import os
 import pathlib
 import shutil
+import sys
 import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-
-from absl import logging
 
 from tff_rec import errors
 from tff_rec.data import download
@@ -143,7 +142,12 @@ def ensure_movielens_1m(
     problem = _check(target)
     if problem is None:
         return target
-    logging.info("MovieLens-1M not usable in %s (%s); downloading it.", target, problem)
+    # Shown at any verbosity: the download is the first run's long step.
+    print(
+        f"Downloading MovieLens-1M into {target} ({problem}).",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         _fetch_into(root, target, url)
     except _FetchError as e:

@@ -76,6 +76,19 @@ def training_history(split: splits.Split) -> interactions_lib.Interactions:
     )
 
 
+def _data_summary(dataset: str, interactions, split: splits.Split) -> str:
+    """``Data: ml-100k, 100,000 interactions of 943 users and 1,682 items; ...``"""
+    line = (
+        f"Data: {dataset}, {len(interactions):,} interactions of "
+        f"{interactions.num_users:,} users and {interactions.num_items:,} items; "
+        f"{split.split_type.value} split: {len(split.train):,} train / "
+        f"{len(split.test):,} test"
+    )
+    if split.test_history is not None:
+        line += f" / {len(split.test_history):,} test users' history"
+    return line
+
+
 def prepare(
     config: data_config.DataConfig,
     *,
@@ -116,6 +129,7 @@ def prepare(
         alpha=config.dirichlet_alpha,
         seed=seed,
     )
+    print(_data_summary(config.dataset, interactions, split), flush=True)
     print(f"Partition: {partition.summary()}", flush=True)
     return PreparedData(
         interactions=interactions,

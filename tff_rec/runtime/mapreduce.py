@@ -36,6 +36,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
+from tff_rec import verbosity
 from tff_rec.runtime import dataset_graphs
 from tff_rec.runtime import graphs
 
@@ -187,7 +188,10 @@ class MapReduceRunner:
     ):
         if max_slots < 1 or max_slots & (max_slots - 1):
             raise ValueError(f"max_slots={max_slots} is not a power of two")
-        self.form = tff.backends.mapreduce.get_map_reduce_form_for_computation(comp)
+        # Grappler reports parts with nothing to fetch as errors (TFF keeps
+        # them unoptimized): known noise.
+        with verbosity.filter_known_noise():
+            self.form = tff.backends.mapreduce.get_map_reduce_form_for_computation(comp)
         self._max_slots = max_slots
         self._log = log_device_placement
         form = self.form

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import sys
 from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
+from tff_rec import console
 from tff_rec.data import client_data
 from tff_rec.data import preparation
 from tff_rec.models import matrix_factorization as mf
@@ -61,7 +61,7 @@ class Trained:
 
 def announce(message: str) -> None:
     """A progress line on stderr (stdout keeps the results)."""
-    print(message, file=sys.stderr, flush=True)
+    console.announce(message)
 
 
 def prefixed(prefix: str, metrics) -> dict[str, float]:

@@ -30,7 +30,7 @@ from tff_rec.training import sampling
 TRAIN_METRICS = ("loss", "rmse", "mae", "auc", "accuracy")
 # Shown on the progress line when present: these, and the top-K hit rates
 # for every K.
-PROGRESS_METRICS = ("train_loss", "test_rmse")
+PROGRESS_METRICS = ("train_loss", "test_rmse", "epsilon")
 PROGRESS_PREFIXES = ("hr@", "sampled_hr@")
 
 
@@ -141,21 +141,26 @@ class MetricsRelease(RoundHook):
 
 
 class ProgressRelease(RoundHook):
-    """Prints ``round n/N ... ETA`` with the round's headline metrics."""
+    """Prints ``round n/N ... ETA`` with the latest headline metrics.
+
+    A metric not measured this round (test metrics between evaluations)
+    shows its latest value and the round it is from.
+    """
 
     def __init__(self, *, stream=None):
         self._stream = stream
         self._progress = None
+        self._latest: dict[str, tuple[float, int]] = {}
 
     def start(self, done: int, rounds: int) -> None:
         self._progress = progress_lib.Progress(rounds, start=done, stream=self._stream)
 
     def after_round(self, result: RoundResult) -> None:
-        shown = {
-            k: v
-            for k, v in result.row.items()
-            if k in PROGRESS_METRICS or k.startswith(PROGRESS_PREFIXES)
-        }
-        self._progress.update(
-            result.number, " ".join(f"{k}={v:.4f}" for k, v in shown.items())
-        )
+        for k, v in result.row.items():
+            if k in PROGRESS_METRICS or k.startswith(PROGRESS_PREFIXES):
+                self._latest[k] = (v, result.number)
+        shown = []
+        for k, (v, number) in self._latest.items():
+            since = "" if number == result.number else f" (round {number})"
+            shown.append(f"{k}={v:.4f}{since}")
+        self._progress.update(result.number, " ".join(shown), final=result.final)

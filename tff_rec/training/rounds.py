@@ -11,13 +11,13 @@ elsewhere (`tff_rec.runtime`). Everything optional is a hook
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import tensorflow_federated as tff
 
+from tff_rec import console
 from tff_rec.training import checkpoint as checkpoint_lib
 from tff_rec.training import hooks as hooks_lib
 from tff_rec.training import sampling
@@ -41,16 +41,12 @@ class RoundsOutcome:
     diverged_round: int | None = None
 
 
-def _announce(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def _resume(state, sampler, hooks, checkpoints, rounds) -> tuple[Any, int]:
     """The state to start from and the rounds already done (0 for a new run)."""
     if checkpoints is None:
         return state, 0
     for path in checkpoints.remove_partial():
-        _announce(f"Checkpoint: removed {path}, left by an interrupted save")
+        console.announce(f"Checkpoint: removed {path}, left by an interrupted save")
     restored = checkpoints.load_latest(state)
     if restored is None:
         return state, 0
@@ -58,7 +54,7 @@ def _resume(state, sampler, hooks, checkpoints, rounds) -> tuple[Any, int]:
     for hook in hooks:
         if hook.state_key is not None:
             hook.set_state(restored.hook_states.get(hook.state_key))
-    _announce(
+    console.announce(
         f"Checkpoint: resuming from round {restored.round_num} of {rounds} "
         f"({checkpoints.path(restored.round_num)})"
     )
@@ -107,7 +103,7 @@ def run_rounds(
         row: dict[str, float] = {}
         last_state = state
         if round_.aborted:
-            _announce(round_.abort_notice(sampler.min_clients))
+            console.announce(round_.abort_notice(sampler.min_clients))
         else:
             data = round_.client_data()
             for hook in hooks:

@@ -10,11 +10,11 @@ evaluation, the metrics release and the progress line.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np
 
+from tff_rec import console
 from tff_rec.aggregators import factory as aggregator_factory
 from tff_rec.compression import byte_counts
 from tff_rec.data import preparation
@@ -31,10 +31,6 @@ from tff_rec.training import metrics_writer as metrics_writer_lib
 from tff_rec.training import process as process_lib
 from tff_rec.training import rounds as rounds_lib
 from tff_rec.training import sampling
-
-
-def _announce(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _privacy_results(budget: budget_lib.PrivacyBudget, history, clip) -> dict:
@@ -106,7 +102,9 @@ def train_federated(
     num_clients = data.partition.num_clients
     spec = config.privacy_spec(num_clients)
     if spec is not None:
-        _announce("Privacy: " + statements.epsilon_statement(spec, federated.rounds))
+        console.announce(
+            "Privacy: " + statements.epsilon_statement(spec, federated.rounds)
+        )
     step, derived = process_lib.server_learning_rate(config, data)
 
     def build():
@@ -155,6 +153,6 @@ def train_federated(
         )
         return results, None
     if outcome.stopped is not None:
-        _announce(outcome.stopped)
+        console.announce(outcome.stopped)
     trained = task.finish(process, outcome.state, history[-1] if history else {})
     return {**results, **_round_results(config, history, budget)}, trained
