@@ -15,6 +15,14 @@ script:
             ...
 
     app.run(main, flags_parser=cli.parse_flags)
+
+Importing this module imports TensorFlow, so that a program importing it at
+module level has TensorFlow loaded before `absl.app.run` starts. Imported
+later, inside ``main``, TensorFlow lists the devices from an
+``absl.app.call_after_init`` callback (registered by
+``tensorflow.python.distribute.combinations``) that absl runs at once, while
+still in graph mode, and every Keras model built afterwards fails with
+``'SymbolicTensor' object has no attribute 'node'``.
 """
 
 from __future__ import annotations
@@ -23,6 +31,9 @@ import contextlib
 import sys
 from collections.abc import Iterator
 
+# Before absl's app.run initializes: see the module docstring. The
+# pipelines package has set TensorFlow's log level by now.
+import tensorflow  # noqa: F401
 from absl import flags
 
 from tff_rec import console
