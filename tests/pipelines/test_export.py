@@ -107,7 +107,7 @@ class ExportOfATrainedRunTest(base.PipelineTestCase):
     """The documented sequence: `pipelines.train`, then `pipelines.export`."""
 
     @parameterized.parameters("fedrecon", "fedavg")
-    def test_export_crash_on_a_run_made_by_train(self, algorithm):
+    def test_exports_a_run_made_by_train(self, algorithm):
         # A GroupLens dataset, as in the docs: its export reads the item
         # titles, which the CSV runs have none of.
         ml100k = synthetic.write_ml100k(self.tmp / "ml-100k", num_users=20)
