@@ -198,7 +198,9 @@ _setting(
 _setting(
     flags.DEFINE_float,
     "clip",
-    "Fixed clip: L2 (dp_gaussian_fixed) or L1 (dp_laplace) norm bound.",
+    "Fixed clip: L2 (dp_gaussian_fixed) or L1 (dp_laplace) norm bound of a "
+    "client update. Default: 1.0 (printed in the run's Privacy line); "
+    "dp_gaussian_adaptive follows a quantile of the update norms instead.",
 )
 _setting(
     flags.DEFINE_float,
@@ -378,7 +380,15 @@ _WORKERS_CONNECT_TIMEOUT = flags.DEFINE_float(
     "workers_connect_timeout",
     None,
     "Seconds to wait for each of --workers to accept a connection before "
-    "giving up (exit status 2). Default: 30.",
+    "giving up (exit status 4). Default: 30.",
+)
+_WORKERS_CALL_TIMEOUT = flags.DEFINE_float(
+    "workers_call_timeout",
+    None,
+    "Deadline in seconds of every call to --workers: a worker that dies or "
+    "does not answer within it stops the run with exit status 4, keeping the "
+    "checkpoint (rerun the same command once the worker is back). Raise it "
+    "for rounds that take longer on a worker. Default: 60.",
 )
 _RUNTIME = flags.DEFINE_enum(
     "runtime",
@@ -409,6 +419,7 @@ def main(argv):
             simulate_secure_aggregation=config.privacy.secure_aggregation,
             workers=_WORKERS.value,
             workers_connect_timeout=_WORKERS_CONNECT_TIMEOUT.value,
+            workers_call_timeout=_WORKERS_CALL_TIMEOUT.value,
         )
         results = experiment.run_experiment(config, fresh=_FRESH.value)
         print(experiment.format_results_table(results), flush=True)

@@ -4,7 +4,8 @@ A bad flag or a `tff_rec.errors.UserInputError` (bad data, settings) ends the
 program with one line on stderr, ``<program>: error: <message>``, and exit
 status 2, never a stack trace; a run whose training diverged
 (`tff_rec.errors.TrainingDivergedError`) ends the same way with exit status
-3. The pipelines and the benchmarks use these helpers; so can a user's own
+3, and one whose remote worker stopped answering
+(`tff_rec.errors.WorkerUnavailableError`) with exit status 4. The pipelines and the benchmarks use these helpers; so can a user's own
 script:
 
     from absl import app
@@ -42,6 +43,7 @@ from tff_rec import verbosity
 
 USAGE_ERROR_EXIT_CODE = 2
 DIVERGED_EXIT_CODE = 3
+WORKER_UNAVAILABLE_EXIT_CODE = 4
 
 
 def fail(message: str, exit_code: int = USAGE_ERROR_EXIT_CODE) -> None:
@@ -69,10 +71,13 @@ def parse_flags(argv: list[str]) -> list[str]:
 @contextlib.contextmanager
 def user_errors_exit() -> Iterator[None]:
     """Turns `UserInputError` (bad data, flags, settings) into exit status 2,
-    and `TrainingDivergedError` into exit status 3."""
+    `TrainingDivergedError` into exit status 3 and `WorkerUnavailableError`
+    into exit status 4."""
     try:
         yield
     except errors.UserInputError as e:
         fail(str(e))
     except errors.TrainingDivergedError as e:
         fail(str(e), DIVERGED_EXIT_CODE)
+    except errors.WorkerUnavailableError as e:
+        fail(str(e), WORKER_UNAVAILABLE_EXIT_CODE)

@@ -68,3 +68,20 @@ class TrainingDivergedError(RuntimeError):
     def __init__(self, message: str, round_num: int):
         super().__init__(message)
         self.round_num = round_num
+
+
+class WorkerUnavailableError(RuntimeError):
+    """A remote TFF worker did not answer: dead, unreachable or too slow.
+
+    Not a `UserInputError`: the settings may be right and the worker down.
+    Pipelines exit with status 4 and the one-line message, which names the
+    worker; the run's checkpoint is kept, so the same command resumes once
+    the worker is back.
+
+    Attributes:
+      address: the worker's ``host:port``.
+    """
+
+    def __init__(self, message: str, address: str):
+        super().__init__(message)
+        self.address = address

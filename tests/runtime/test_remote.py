@@ -6,6 +6,7 @@ Workers listen on all interfaces; the tests talk to them on 127.0.0.1 only.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import signal
 import subprocess
@@ -173,9 +174,9 @@ def test_bad_addresses_are_user_errors(addresses, message):
         remote.parse_addresses(addresses)
 
 
-def test_unreachable_worker_is_a_user_error():
+def test_unreachable_worker_raises_worker_unavailable():
     port = portpicker.pick_unused_port()
-    with pytest.raises(errors.UserInputError, match="no TFF worker answered"):
+    with pytest.raises(errors.WorkerUnavailableError, match="no TFF worker answered"):
         remote.create_remote_execution_context(
             [f"127.0.0.1:{port}"], connect_timeout=1.0
         )
@@ -226,7 +227,7 @@ def test_train_pipeline_runs_on_workers_and_matches_local(two_workers, tmp_path)
         np.testing.assert_allclose(a[name], b[name], atol=1e-5)
 
 
-def test_train_pipeline_unreachable_worker_exits_2(tmp_path):
+def test_train_pipeline_unreachable_worker_exits_4(tmp_path):
     from tests.pipelines import base
 
     port = portpicker.pick_unused_port()
@@ -237,7 +238,7 @@ def test_train_pipeline_unreachable_worker_exits_2(tmp_path):
         "--workers_connect_timeout=2",
         timeout=300,
     )
-    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.returncode == 4, result.stderr[-2000:]
     assert f"no TFF worker answered at 127.0.0.1:{port} within 2 s" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -249,3 +250,155 @@ def test_connect_timeout_help_states_the_default():
 
     help_text = flags.FLAGS["workers_connect_timeout"].help
     assert f"Default: {remote.DEFAULT_CONNECT_TIMEOUT_SECONDS:g}." in help_text
+
+
+def test_call_timeout_help_states_the_default():
+    from absl import flags
+
+    from pipelines import train  # noqa: F401  (defines the flags)
+
+    help_text = flags.FLAGS["workers_call_timeout"].help
+    assert f"Default: {remote.DEFAULT_CALL_TIMEOUT_SECONDS:g}." in help_text
+    assert remote.DEFAULT_CALL_TIMEOUT_SECONDS <= 60
+
+
+@pytest.mark.parametrize("seconds", [0, -1, float("inf"), float("nan")])
+def test_bad_call_timeout_is_a_user_error(seconds):
+    with pytest.raises(errors.UserInputError, match="workers_call_timeout"):
+        remote.check_call_timeout(seconds)
+
+
+def _train_flags(data, root, port, rounds, *extra):
+    return [
+        "--dataset=csv",
+        f"--data_dir={data}",
+        f"--root_output_dir={root}",
+        f"--rounds={rounds}",
+        "--clients_per_round=4",
+        "--embedding_dim=3",
+        "--eval_every=1000",
+        "--nobaselines",
+        "--experiment_name=remote",
+        *([f"--workers=127.0.0.1:{port}"] if port else ["--runtime=tff_cpp"]),
+        *extra,
+    ]
+
+
+def _start_train(flags):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipelines.train", *flags],
+        cwd=_REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_for_round(process, round_num, timeout=240):
+    """Reads the run's output (progress lines on stderr, merged into stdout)
+    until round `round_num` is done."""
+    deadline = time.monotonic() + timeout
+    for line in process.stdout:
+        if line.startswith(f"round {round_num}/"):
+            return
+        assert time.monotonic() < deadline, "no progress"
+    raise AssertionError(f"train ended before round {round_num}")
+
+
+def _serving_worker(port):
+    worker = _start_worker(port)
+    line = worker.stdout.readline()
+    assert "serving on" in line, line
+    return worker, int(line.split()[2])
+
+
+def test_killed_worker_stops_train_with_exit_4_and_rerun_resumes(tmp_path):
+    from tests import synthetic
+
+    data = synthetic.write_csv(tmp_path / "ratings.csv", num_users=16)
+    port = portpicker.pick_unused_port()
+    rounds = 40
+    worker, _ = _serving_worker(port)
+    try:
+        train = _start_train(_train_flags(data, tmp_path / "runs", port, rounds))
+        _wait_for_round(train, 5)
+        worker.kill()  # The worker binary dies with it (PR_SET_PDEATHSIG).
+        worker.wait()
+        killed_at = time.monotonic()
+        stderr, _ = train.communicate(timeout=remote.DEFAULT_CALL_TIMEOUT_SECONDS + 30)
+        stopped_after = time.monotonic() - killed_at
+    finally:
+        _stop(worker)
+        if train.poll() is None:
+            train.kill()
+    assert train.returncode == 4, stderr[-2000:]
+    assert stopped_after < remote.DEFAULT_CALL_TIMEOUT_SECONDS, stopped_after
+    assert "Traceback" not in stderr, stderr[-2000:]
+    errors_lines = [line for line in stderr.splitlines() if ": error: " in line]
+    assert len(errors_lines) == 1, stderr[-2000:]
+    assert f"TFF worker 127.0.0.1:{port}" in errors_lines[0]
+    assert "rerun the same command" in errors_lines[0]
+    run_dir = tmp_path / "runs" / "remote"
+    assert not (run_dir / "results.json").exists()
+
+    # The worker is back: the same command resumes and ends as a run that was
+    # never interrupted (TFF's local C++ runtime, same seed).
+    worker, _ = _serving_worker(port)
+    try:
+        resumed = subprocess.run(
+            [sys.executable, "-m", "pipelines.train"]
+            + _train_flags(data, tmp_path / "runs", port, rounds),
+            cwd=_REPO,
+            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        _stop(worker)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from round" in resumed.stdout + resumed.stderr
+    reference = subprocess.run(
+        [sys.executable, "-m", "pipelines.train"]
+        + _train_flags(data, tmp_path / "reference", None, rounds),
+        cwd=_REPO,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    a = np.load(run_dir / "final_weights.npz")
+    b = np.load(tmp_path / "reference" / "remote" / "final_weights.npz")
+    for name in a.files:
+        np.testing.assert_allclose(a[name], b[name], atol=1e-5)
+
+
+def test_hung_worker_stops_train_at_the_call_deadline(tmp_path):
+    from tests import synthetic
+
+    data = synthetic.write_csv(tmp_path / "ratings.csv", num_users=16)
+    port = portpicker.pick_unused_port()
+    worker, binary_pid = _serving_worker(port)
+    try:
+        train = _start_train(
+            _train_flags(data, tmp_path / "runs", port, 400, "--workers_call_timeout=5")
+        )
+        _wait_for_round(train, 3)
+        os.kill(binary_pid, signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        stderr, _ = train.communicate(timeout=60)
+        waited = time.monotonic() - stopped_at
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(binary_pid, signal.SIGCONT)
+        _stop(worker)
+        if train.poll() is None:
+            train.kill()
+    assert train.returncode == 4, stderr[-2000:]
+    assert waited < 5 + 20, waited
+    assert "did not answer within 5 s (--workers_call_timeout)" in stderr
+    assert "Traceback" not in stderr, stderr[-2000:]

@@ -47,6 +47,7 @@ def install_runtime(
     simulate_secure_aggregation: bool = False,
     workers: str | None = None,
     workers_connect_timeout: float | None = None,
+    workers_call_timeout: float | None = None,
     log_device_placement: bool = False,
 ) -> tff.framework.SyncContext:
     """Installs the TFF execution context that runs the computations.
@@ -65,6 +66,8 @@ def install_runtime(
       workers_connect_timeout: seconds to wait for each of `workers` to
         accept a connection; None means
         `tff_rec.runtime.remote.DEFAULT_CONNECT_TIMEOUT_SECONDS`.
+      workers_call_timeout: deadline of every call to `workers`, in seconds;
+        None means `tff_rec.runtime.remote.DEFAULT_CALL_TIMEOUT_SECONDS`.
       log_device_placement: in-process runtime only: log each op's device and
         record the devices that ran client work (`InProcessContext.
         devices_used`).
@@ -73,9 +76,10 @@ def install_runtime(
       The installed context.
 
     Raises:
-      tff_rec.errors.UserInputError: bad or unreachable worker addresses, a
-        connect timeout that is not positive, an unknown runtime, or workers
-        with the in-process runtime.
+      tff_rec.errors.UserInputError: bad worker addresses, a timeout that is
+        not positive and finite, an unknown runtime, or workers with the
+        in-process runtime.
+      tff_rec.errors.WorkerUnavailableError: a worker did not answer.
     """
     if runtime is None:
         runtime = RuntimeType.TFF_CPP if workers else DEFAULT_RUNTIME
@@ -89,14 +93,18 @@ def install_runtime(
             )
         if workers_connect_timeout is None:
             workers_connect_timeout = remote.DEFAULT_CONNECT_TIMEOUT_SECONDS
-        if not workers_connect_timeout > 0:
+        if not 0 < workers_connect_timeout < float("inf"):
             raise errors.UserInputError(
-                "workers_connect_timeout must be > 0 seconds, got "
+                "workers_connect_timeout must be > 0 seconds and finite, got "
                 f"{workers_connect_timeout:g}"
             )
+        if workers_call_timeout is None:
+            workers_call_timeout = remote.DEFAULT_CALL_TIMEOUT_SECONDS
+        remote.check_call_timeout(workers_call_timeout)
         return remote.set_remote_execution_context(
             workers,
             connect_timeout=workers_connect_timeout,
+            call_timeout=workers_call_timeout,
             simulate_secure_aggregation=simulate_secure_aggregation,
         )
     if runtime is RuntimeType.INPROCESS:

@@ -67,6 +67,17 @@ def _sampler(config, num_clients, client_data_fn) -> sampling.ClientSampler:
     )
 
 
+def _clip_statement(privacy) -> str:
+    """``, clip=1 (the default; --clip sets it)`` for fixed-clip aggregators."""
+    if privacy.aggregator is aggregator_factory.AggregatorType.DP_GAUSSIAN_ADAPTIVE:
+        return ""
+    if privacy.clip is None:
+        return (
+            f", clip={aggregator_factory.DEFAULT_CLIP:g} (the default; --clip sets it)"
+        )
+    return f", clip={privacy.clip:g}"
+
+
 def _round_results(config, history, budget) -> dict[str, Any]:
     """Round statistics of the run: privacy spent, bytes, timing."""
     results: dict[str, Any] = {}
@@ -103,7 +114,9 @@ def train_federated(
     spec = config.privacy_spec(num_clients)
     if spec is not None:
         console.announce(
-            "Privacy: " + statements.epsilon_statement(spec, federated.rounds)
+            "Privacy: "
+            + statements.epsilon_statement(spec, federated.rounds)
+            + _clip_statement(config.privacy)
         )
     step, derived = process_lib.server_learning_rate(config, data)
 
