@@ -5,8 +5,8 @@ program with one line on stderr, ``<program>: error: <message>``, and exit
 status 2, never a stack trace; a run whose training diverged
 (`tff_rec.errors.TrainingDivergedError`) ends the same way with exit status
 3, and one whose remote worker stopped answering
-(`tff_rec.errors.WorkerUnavailableError`) with exit status 4. The pipelines and the benchmarks use these helpers; so can a user's own
-script:
+(`tff_rec.errors.WorkerUnavailableError`) with exit status 4. The
+pipelines and the benchmarks use these helpers; so can a user's own script:
 
     from absl import app
     from tff_rec import cli
