@@ -29,12 +29,14 @@ still in graph mode, and every Keras model built afterwards fails with
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import sys
 from collections.abc import Iterator
 
 # Before absl's app.run initializes: see the module docstring. The
 # pipelines package has set TensorFlow's log level by now.
-import tensorflow  # noqa: F401
+import tensorflow as tf
 from absl import flags
 
 from tff_rec import console
@@ -44,6 +46,18 @@ from tff_rec import verbosity
 USAGE_ERROR_EXIT_CODE = 2
 DIVERGED_EXIT_CODE = 3
 WORKER_UNAVAILABLE_EXIT_CODE = 4
+STORAGE_EXIT_CODE = 5
+
+# What the file system says when outputs cannot be written (a full disk, a
+# read-only mount...), as `OSError.errno` and in TensorFlow's file errors.
+_STORAGE_ERRNOS = (
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EFBIG,
+)
+_STORAGE_MESSAGES = tuple(os.strerror(code) for code in _STORAGE_ERRNOS)
 
 
 def fail(message: str, exit_code: int = USAGE_ERROR_EXIT_CODE) -> None:
@@ -71,8 +85,9 @@ def parse_flags(argv: list[str]) -> list[str]:
 @contextlib.contextmanager
 def user_errors_exit() -> Iterator[None]:
     """Turns `UserInputError` (bad data, flags, settings) into exit status 2,
-    `TrainingDivergedError` into exit status 3 and `WorkerUnavailableError`
-    into exit status 4."""
+    `TrainingDivergedError` into exit status 3, `WorkerUnavailableError`
+    into exit status 4 and a file that cannot be written (a full disk, a
+    read-only file system) into exit status 5, each with one line."""
     try:
         yield
     except errors.UserInputError as e:
@@ -81,3 +96,19 @@ def user_errors_exit() -> Iterator[None]:
         fail(str(e), DIVERGED_EXIT_CODE)
     except errors.WorkerUnavailableError as e:
         fail(str(e), WORKER_UNAVAILABLE_EXIT_CODE)
+    except OSError as e:
+        if e.errno not in _STORAGE_ERRNOS:
+            raise
+        fail(_storage_message(e.filename, e.strerror), STORAGE_EXIT_CODE)
+    except tf.errors.OpError as e:
+        problem = next((m for m in _STORAGE_MESSAGES if m in e.message), None)
+        if problem is None:
+            raise
+        fail(_storage_message(e.message.split(";")[0], problem), STORAGE_EXIT_CODE)
+
+
+def _storage_message(filename, problem: str) -> str:
+    return (
+        f"cannot write {filename}: {problem}; completed checkpoints are kept: "
+        "make room (or fix the folder) and rerun the same command to resume"
+    )

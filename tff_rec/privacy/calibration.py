@@ -9,6 +9,8 @@ accountants of `accounting.make_accountant`.
 
 from __future__ import annotations
 
+import functools
+
 import dp_accounting
 
 from tff_rec import errors
@@ -67,6 +69,8 @@ def _check_epsilon(target_epsilon: float | None) -> None:
     settings.check_positive("target_epsilon", target_epsilon)
 
 
+# A run calibrates before writing its folder and again when it trains.
+@functools.lru_cache(maxsize=64)
 def calibrate_noise_multiplier(
     *,
     target_epsilon: float,

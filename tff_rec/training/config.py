@@ -96,6 +96,8 @@ SECTIONS: dict[str, type[settings.Section]] = {
 }
 # Settings outside the sections; the output folder may be moved or renamed
 # between a run and its resumption.
+# Seeds are combined with round numbers and passed to TensorFlow's int64 ops.
+MAX_SEED = 2**31 - 1
 RUN_SETTINGS = ("seed", "root_output_dir", "experiment_name", "scenario")
 _RESUMABLE_RUN_SETTINGS = frozenset({"root_output_dir", "experiment_name"})
 _SECTION_OF = {
@@ -152,6 +154,10 @@ class TrainConfig:
             if not isinstance(getattr(self, name), cls):
                 raise TypeError(f"{name} must be a {cls.__name__}")
         settings.check_at_least("seed", self.seed, 0)
+        if self.seed > MAX_SEED:
+            raise errors.UserInputError(
+                f"seed must be <= {MAX_SEED} (2**31 - 1), got {self.seed}"
+            )
         if isinstance(self.root_output_dir, os.PathLike):
             object.__setattr__(self, "root_output_dir", os.fspath(self.root_output_dir))
         if not isinstance(self.root_output_dir, str) or not self.root_output_dir:

@@ -79,6 +79,7 @@ def run_experiment(
     """
     start = time.perf_counter()
     output_dir = run_folder.path(config)
+    run_folder.check_writable(output_dir)
     if fresh:
         run_folder.remove_outputs(output_dir)
     checkpoints = run_folder.checkpoints(config)
@@ -90,6 +91,9 @@ def run_experiment(
         settings.check_cohort(
             config.federated.clients_per_round, data.partition.num_clients
         )
+        # DP settings that cannot work (e.g. an unreachable target epsilon)
+        # are refused before the run folder is written.
+        config.privacy_spec(data.partition.num_clients)
     task = make_task(config, data)
     results: dict[str, Any] = {
         "algorithm": config.algorithm.value,

@@ -9,6 +9,7 @@ round), ``checkpoints/``, ``final_weights.npz`` and ``results.json`` (see
 
 from __future__ import annotations
 
+import os
 import pathlib
 import shutil
 
@@ -32,6 +33,33 @@ RUN_OUTPUTS = (
 def path(config: config_lib.TrainConfig) -> pathlib.Path:
     """The run folder of `config`."""
     return pathlib.Path(config.root_output_dir) / config.experiment_name
+
+
+def check_writable(output_dir: pathlib.Path) -> None:
+    """Refuses a run folder that cannot be written, before anything is.
+
+    The folder, or its nearest existing ancestor, must be a writable folder
+    on a writable file system.
+
+    Raises:
+      tff_rec.errors.UserInputError: naming the path and the problem.
+    """
+    existing = pathlib.Path(os.path.abspath(output_dir))
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise errors.UserInputError(
+            f"root_output_dir: {existing} is a file, not a folder; the run "
+            f"folder would be {output_dir}"
+        )
+    if os.statvfs(existing).f_flag & os.ST_RDONLY:
+        raise errors.UserInputError(
+            f"root_output_dir: {existing} is on a read-only file system"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise errors.UserInputError(
+            f"root_output_dir: no permission to write in {existing}"
+        )
 
 
 def remove_outputs(output_dir: pathlib.Path) -> None:
