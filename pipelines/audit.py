@@ -49,6 +49,12 @@ _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "The data's folder; default: ML-100K from the cache."
 )
 _CACHE_DIR = flags.DEFINE_string("cache_dir", None, "Download cache.")
+_RATING_SCALE = flags.DEFINE_string(
+    "rating_scale",
+    None,
+    "min,max: the rating scale of --dataset=csv, which its DP runs need "
+    "(as for pipelines.train).",
+)
 _ALGORITHMS = flags.DEFINE_list(
     "algorithms", list(_DEFAULTS.algorithms), "Algorithms to audit."
 )
@@ -115,6 +121,7 @@ def options_from_flags() -> runner.AuditOptions:
         dataset=_DATASET.value,
         data_dir=_DATA_DIR.value,
         cache_dir=_CACHE_DIR.value,
+        rating_scale=_RATING_SCALE.value,
         algorithms=tuple(_ALGORITHMS.value),
         rounds=_ROUNDS.value,
         clients_per_round=_CLIENTS_PER_ROUND.value,

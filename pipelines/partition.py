@@ -31,6 +31,13 @@ _setting(flags.DEFINE_string, "data_dir", "Directory or CSV file.")
 _setting(flags.DEFINE_string, "cache_dir", "Download cache.")
 _setting(flags.DEFINE_string, "split", "Split whose training part is partitioned.")
 _setting(flags.DEFINE_float, "test_fraction", "Per-user test fraction (holdout).")
+_setting(
+    flags.DEFINE_string,
+    "rating_scale",
+    "min,max: the rating scale of --dataset=csv (e.g. 1,5); ratings outside it "
+    "are refused, and DP runs need it (their global offset is its middle). "
+    "MovieLens declares its own (1,5; ml-latest 0.5,5).",
+)
 _setting(flags.DEFINE_string, "partition", "user, attribute, iid or dirichlet.")
 _setting(flags.DEFINE_integer, "num_clients", "Clients (iid/dirichlet; attribute).")
 _setting(flags.DEFINE_string, "partition_attribute", "User attribute (attribute).")

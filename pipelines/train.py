@@ -74,6 +74,13 @@ _setting(
 )
 _setting(flags.DEFINE_string, "split", _choices(splits.SplitType) + ".")
 _setting(flags.DEFINE_float, "test_fraction", "Per-user test fraction (holdout).")
+_setting(
+    flags.DEFINE_string,
+    "rating_scale",
+    "min,max: the rating scale of --dataset=csv (e.g. 1,5); ratings outside it "
+    "are refused, and DP runs need it (their global offset is its middle). "
+    "MovieLens declares its own (1,5; ml-latest 0.5,5).",
+)
 _setting(flags.DEFINE_string, "partition", _choices(partition_lib.PartitionType) + ".")
 _setting(
     flags.DEFINE_integer,

@@ -1,5 +1,7 @@
 """Tests of the interaction table: raw ids remapped, vocabularies, stats."""
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 
@@ -117,3 +119,21 @@ class InteractionsTest(tf.test.TestCase):
 
 if __name__ == "__main__":
     tf.test.main()
+
+
+def test_duplicate_pairs_keep_the_latest_row():
+    data = interactions_lib.from_raw_ids(
+        ["a", "a", "b", "a", "b"],
+        ["x", "x", "x", "y", "x"],
+        [1.0, 2.0, 3.0, 4.0, 5.0],
+        [10, 30, 5, 7, 5],
+    )
+    kept, dropped = interactions_lib.drop_duplicate_pairs(data)
+    assert dropped == 2
+    # (a, x): time 30 wins; (b, x): equal times, the later row wins.
+    assert kept.ratings.tolist() == [2.0, 4.0, 5.0]
+    untimed = dataclasses.replace(data, timestamps=None)
+    kept, dropped = interactions_lib.drop_duplicate_pairs(untimed)
+    assert (dropped, kept.ratings.tolist()) == (2, [2.0, 4.0, 5.0])
+    same, none = interactions_lib.drop_duplicate_pairs(kept)
+    assert none == 0 and same is kept

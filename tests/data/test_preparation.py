@@ -60,7 +60,14 @@ def test_holdout_split_partition_and_clients_agree(csv_path):
 def test_summary(csv_path):
     data = _prepare(csv_path)
     summary = data.summary()
-    assert list(summary) == ["num_clients", "partition"]
+    assert list(summary) == [
+        "num_clients",
+        "partition",
+        "rating_scale",
+        "duplicates_dropped",
+    ]
+    assert summary["rating_scale"] is None  # A CSV file without --rating_scale.
+    assert summary["duplicates_dropped"] == 0
     assert summary["num_clients"] == _USERS
     assert summary["partition"] == {
         "num_clients": _USERS,

@@ -84,15 +84,17 @@ class PipelineTestCase(parameterized.TestCase):
 
     def flags(self, **settings) -> list[str]:
         """The common flags with `settings` on top."""
-        return as_flags(
-            {
-                "dataset": "csv",
-                "data_dir": self.csv,
-                "root_output_dir": self.tmp / "runs",
-                **self.SETTINGS,
-                **settings,
-            }
-        )
+        merged = {
+            "dataset": "csv",
+            "data_dir": self.csv,
+            "root_output_dir": self.tmp / "runs",
+            **self.SETTINGS,
+            **settings,
+        }
+        if merged["dataset"] == "csv":
+            # The synthetic ratings' scale (DP runs need it declared).
+            merged.setdefault("rating_scale", "1,5")
+        return as_flags(merged)
 
     def run_train(self, *flags: str, **settings) -> subprocess.CompletedProcess:
         return run_pipeline("train", *self.flags(**settings), *flags)

@@ -36,6 +36,7 @@ class AuditPipelineTest(base.PipelineTestCase):
             {
                 "dataset": "csv",
                 "data_dir": self.csv,
+                "rating_scale": "1,5",
                 "output_dir": self.tmp / "audit",
                 **TINY,
                 **settings,
@@ -123,6 +124,7 @@ class AuditPipelineTest(base.PipelineTestCase):
             {
                 "dataset": "csv",
                 "data_dir": self.csv,
+                "rating_scale": "1,5",
                 "output_dir": self.tmp / "audit",
                 **TINY,
                 "epsilons": "1,5,8",

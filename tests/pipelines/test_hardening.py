@@ -8,9 +8,11 @@ import os
 import subprocess
 import uuid
 
+import numpy as np
 from absl.testing import absltest
 from absl.testing import parameterized
 
+from tests import synthetic
 from tests.pipelines import base
 
 
@@ -95,6 +97,56 @@ class HardeningTest(base.PipelineTestCase):
             self.assert_ok(rerun)
             self.assertIn("resuming from round", rerun.stderr)
             self.assertTrue((folder / "x" / "results.json").exists())
+
+    def _csv_with(self, extra_rows: list[str]) -> str:
+        path = self.tmp / "edited.csv"
+        path.write_text(self.csv.read_text() + "".join(f"{r}\n" for r in extra_rows))
+        return str(path)
+
+    def test_outlier_rating_in_movielens_data_is_refused(self):
+        directory = synthetic.write_ml100k(self.tmp / "ml100k")
+        with open(directory / "u.data", "a") as f:
+            f.write("1\t2\t99\t1234567\n")
+        result = self.run_train(
+            dataset="ml-100k-original", data_dir=directory, experiment_name="x"
+        )
+        self.assert_error(result, "1 ratings outside the declared scale 1..5")
+        self.assertFalse(self.run_dir("x").exists())
+
+    def test_outlier_rating_does_not_move_the_dp_global_bias(self):
+        # The outlier would move (min + max) / 2 from 3 to 50; the released
+        # offset comes from the declared scale only.
+        common = dict(
+            aggregator="dp_gaussian_fixed",
+            noise_multiplier=1,
+            rounds=1,
+            baselines=False,
+            algorithm="fedavg_unweighted",
+        )
+        refused = self.run_train(
+            data_dir=self._csv_with(["u0,i99,99,1"]),
+            rating_scale="1,5",
+            experiment_name="refused",
+            **common,
+        )
+        self.assert_error(refused, "outside the declared scale 1..5")
+        unscaled = self.run_train(
+            rating_scale=None, experiment_name="unscaled", **common
+        )
+        self.assert_error(unscaled, "need --rating_scale=min,max")
+        scaled = self.run_train(rating_scale="1,10", experiment_name="scaled", **common)
+        self.assert_ok(scaled)
+        with np.load(self.run_dir("scaled") / "final_weights.npz") as weights:
+            self.assertEqual(float(weights["global_bias"]), 5.5)
+
+    def test_duplicate_rows_are_counted_and_the_latest_wins(self):
+        data = self._csv_with(["u0,i17,5,9999999", "u0,i17,1,1", "u1,i500,4,1"])
+        result = self.run_train(data_dir=data, experiment_name="dups", rounds=1)
+        self.assert_ok(result)
+        self.assertIn(
+            "2 repeated (user, item) rows dropped, the latest kept", result.stdout
+        )
+        self.assertEqual(self.results("dups")["duplicates_dropped"], 2)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,13 @@ import tensorflow as tf
 import tensorflow_federated as tff
 
 from tests import synthetic
+from tff_rec import errors
 from tff_rec.algorithms import fed_avg
 from tff_rec.algorithms import fed_recon
 from tff_rec.data import client_data
 from tff_rec.data import partition as partition_lib
 from tff_rec.data import preparation
+from tff_rec.data import rating_scale
 from tff_rec.models import matrix_factorization as mf
 from tff_rec.runtime import inprocess
 from tff_rec.runtime import local_cpp
@@ -219,10 +221,16 @@ def test_server_model_is_evaluated_on_the_test_split(tmp_path, algorithm):
     assert set(trained.weights) == set(weights.arrays())
 
 
-def test_private_runs_start_from_the_middle_of_the_scale():
+def test_private_runs_start_from_the_middle_of_the_declared_scale():
     ratings = np.array([1.0, 2.0, 2.0, 5.0])
-    assert rating.initial_global_bias(ratings, private=False) == 2.5
-    assert rating.initial_global_bias(ratings, private=True) == 3.0
+    scale = rating_scale.RatingScale(1.0, 10.0)
+    assert rating.initial_global_bias(ratings, private=False, scale=scale) == 2.5
+    # Public: the scale's middle, whatever the private ratings are.
+    assert rating.initial_global_bias(ratings, private=True, scale=scale) == 5.5
+    outlier = np.array([1.0, 2.0, 99.0])
+    assert rating.initial_global_bias(outlier, private=True, scale=scale) == 5.5
+    with pytest.raises(errors.UserInputError, match="--rating_scale"):
+        rating.initial_global_bias(ratings, private=True, scale=None)
 
 
 def test_results_table():

@@ -8,6 +8,7 @@ from tff_rec import errors
 from tff_rec import settings
 from tff_rec.data import loaders
 from tff_rec.data import partition as partition_lib
+from tff_rec.data import rating_scale
 from tff_rec.data import splits
 
 
@@ -29,6 +30,8 @@ class DataConfig(settings.Section):
         unset for the user partition.
       partition_attribute: the user attribute of the attribute partition.
       dirichlet_alpha: concentration of the dirichlet partition.
+      rating_scale: ``"min,max"``, the rating scale of a CSV file
+        (`tff_rec.data.rating_scale`); MovieLens declares its own.
     """
 
     dataset: str = settings.text(default=loaders.DEFAULT_DATASET)
@@ -44,6 +47,7 @@ class DataConfig(settings.Section):
     num_clients: int | None = settings.at_least(1, default=None)
     partition_attribute: str = settings.text(default="zip_prefix")
     dirichlet_alpha: float = settings.positive(default=0.5)
+    rating_scale: str | None = settings.text(default=None)
 
     def _check(self):
         if self.dataset not in loaders.DATASETS:
@@ -52,3 +56,4 @@ class DataConfig(settings.Section):
                 + ", ".join(sorted(loaders.DATASETS))
             )
         partition_lib.check_num_clients(self.partition, self.num_clients)
+        rating_scale.declared(self.dataset, self.rating_scale)

@@ -148,3 +148,31 @@ def _sorted_vocab(raw_ids: Sequence[str]) -> list[str]:
         return sorted(unique, key=int)
     except ValueError:
         return sorted(unique)
+
+
+def drop_duplicate_pairs(interactions: Interactions) -> tuple[Interactions, int]:
+    """Keeps one row per (user, item): the latest.
+
+    The latest is the one with the greatest timestamp, or, without timestamps
+    or among equal ones, the last in the file. The kept rows stay in file
+    order.
+
+    Returns:
+      ``(interactions, number of rows dropped)``.
+    """
+    n = len(interactions)
+    if n == 0:
+        return interactions, 0
+    key = interactions.users.astype(np.int64) * max(interactions.num_items, 1)
+    key += interactions.items
+    order = np.arange(n)
+    times = interactions.timestamps if interactions.timestamps is not None else order
+    # Sorted by pair, then time, then file position: the last of a pair wins.
+    ranked = np.lexsort((order, times, key))
+    last = np.ones(n, dtype=bool)
+    last[:-1] = key[ranked[1:]] != key[ranked[:-1]]
+    kept = np.sort(ranked[last])
+    dropped = n - len(kept)
+    if not dropped:
+        return interactions, 0
+    return interactions.subset(kept), dropped

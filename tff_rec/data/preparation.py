@@ -12,6 +12,7 @@ from tff_rec.data import config as data_config
 from tff_rec.data import interactions as interactions_lib
 from tff_rec.data import loaders
 from tff_rec.data import partition as partition_lib
+from tff_rec.data import rating_scale as rating_scale_lib
 from tff_rec.data import splits
 
 
@@ -24,12 +25,18 @@ class PreparedData:
       split: train / test (and the held-out users' history).
       partition: the training users grouped into clients.
       federated: the training rows by client.
+      rating_scale: the data's declared rating scale (None: a CSV file
+        without one).
+      duplicates_dropped: repeated (user, item) rows dropped at loading
+        (`interactions.drop_duplicate_pairs`: the latest is kept).
     """
 
     interactions: interactions_lib.Interactions
     split: splits.Split
     partition: partition_lib.Partition
     federated: client_data_lib.FederatedData
+    rating_scale: rating_scale_lib.RatingScale | None = None
+    duplicates_dropped: int = 0
 
     @property
     def history(self) -> interactions_lib.Interactions:
@@ -57,6 +64,10 @@ class PreparedData:
         return {
             "num_clients": self.partition.num_clients,
             "partition": self.partition.stats(),
+            "rating_scale": None
+            if self.rating_scale is None
+            else str(self.rating_scale),
+            "duplicates_dropped": self.duplicates_dropped,
         }
 
 
@@ -76,10 +87,18 @@ def training_history(split: splits.Split) -> interactions_lib.Interactions:
     )
 
 
-def _data_summary(dataset: str, interactions, split: splits.Split) -> str:
+def _data_summary(
+    dataset: str, interactions, split: splits.Split, duplicates_dropped: int = 0
+) -> str:
     """``Data: ml-100k, 100,000 interactions of 943 users and 1,682 items; ...``"""
+    dropped = (
+        f" ({duplicates_dropped:,} repeated (user, item) rows dropped, the latest "
+        "kept)"
+        if duplicates_dropped
+        else ""
+    )
     line = (
-        f"Data: {dataset}, {len(interactions):,} interactions of "
+        f"Data: {dataset}, {len(interactions):,} interactions{dropped} of "
         f"{interactions.num_users:,} users and {interactions.num_items:,} items; "
         f"{split.split_type.value} split: {len(split.train):,} train / "
         f"{len(split.test):,} test"
@@ -107,9 +126,12 @@ def prepare(
       tff_rec.errors.UserInputError: missing or malformed data, or options
         the data cannot satisfy (more clients than users, say).
     """
+    scale = rating_scale_lib.declared(config.dataset, config.rating_scale)
     interactions = loaders.load_dataset(
         config.dataset, config.data_dir, cache_dir=config.cache_dir
     )
+    rating_scale_lib.check(interactions.ratings, scale, config.dataset)
+    interactions, dropped = interactions_lib.drop_duplicate_pairs(interactions)
     logging.info("Loaded %s: %s", config.dataset, interactions.stats())
     fractions = {}
     if held_out_user_fraction is not None:
@@ -129,11 +151,13 @@ def prepare(
         alpha=config.dirichlet_alpha,
         seed=seed,
     )
-    print(_data_summary(config.dataset, interactions, split), flush=True)
+    print(_data_summary(config.dataset, interactions, split, dropped), flush=True)
     print(f"Partition: {partition.summary()}", flush=True)
     return PreparedData(
         interactions=interactions,
         split=split,
         partition=partition,
         federated=client_data_lib.build_federated_data(split.train, partition),
+        rating_scale=scale,
+        duplicates_dropped=dropped,
     )

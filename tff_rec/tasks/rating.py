@@ -22,6 +22,7 @@ import tensorflow_federated as tff
 
 from tff_rec.algorithms import config as algorithms_config
 from tff_rec.data import client_data as client_data_lib
+from tff_rec.data import rating_scale
 from tff_rec.evaluation import baselines as baselines_lib
 from tff_rec.evaluation import rating_metrics
 from tff_rec.models import matrix_factorization as mf
@@ -120,16 +121,25 @@ def test_metrics(
     return {f"{prefix}test_rmse": metrics.rmse, f"{prefix}test_mae": metrics.mae}
 
 
-def initial_global_bias(ratings: np.ndarray, *, private: bool) -> float:
+def initial_global_bias(
+    ratings: np.ndarray,
+    *,
+    private: bool,
+    scale: rating_scale.RatingScale | None = None,
+) -> float:
     """The model's global bias: a constant the clients never update.
 
     Without DP it is the mean training rating (in deployment, one federated
-    mean). With DP that mean would be released without noise, so the middle
-    of the rating scale is used instead, a public prior; with reconstruction
-    each user's local bias absorbs the offset.
+    mean). With DP that mean, or any statistic of the private ratings, would
+    be released without noise, so the middle of the declared rating scale is
+    used instead, a public prior; with reconstruction each user's local bias
+    absorbs the offset.
+
+    Raises:
+      tff_rec.errors.UserInputError: a private run without a declared scale.
     """
     if private:
-        return float((np.min(ratings) + np.max(ratings)) / 2)
+        return float(rating_scale.public_offset(scale))
     return float(np.mean(ratings))
 
 
@@ -142,7 +152,7 @@ class RatingTask(base.Task):
     def __init__(self, config, data):
         super().__init__(config, data)
         self._global_bias = initial_global_bias(
-            data.split.train.ratings, private=config.is_dp
+            data.split.train.ratings, private=config.is_dp, scale=data.rating_scale
         )
 
     def model_fn(self, num_users: int):

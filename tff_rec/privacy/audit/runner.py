@@ -51,7 +51,8 @@ class AuditOptions:
     """What to audit, and how hard.
 
     Attributes:
-      dataset, data_dir, cache_dir: the data (as the train pipeline reads it).
+      dataset, data_dir, cache_dir, rating_scale: the data (as the train
+        pipeline reads it; a CSV file's DP runs need its rating scale).
       algorithms: the algorithms audited.
       rounds: rounds of each training run.
       clients_per_round: clients per round (expected, for the DP runs, which
@@ -75,6 +76,7 @@ class AuditOptions:
     dataset: str = loaders.DEFAULT_DATASET
     data_dir: str | None = None
     cache_dir: str | None = None
+    rating_scale: str | None = None
     algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
     rounds: int = 50
     clients_per_round: int = 50
@@ -161,6 +163,7 @@ class Audit:
             dataset=options.dataset,
             data_dir=options.data_dir,
             cache_dir=options.cache_dir,
+            rating_scale=options.rating_scale,
             split="held_out_users",
             clients_per_round=options.clients_per_round,
             rounds=options.rounds,
