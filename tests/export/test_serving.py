@@ -39,6 +39,7 @@ def make_module(
     item_ids=ITEM_IDS,
     l2=0.1,
     bias_l2=0.0,
+    rating_scale=None,
 ):
     """A serving module over the given tables (p/b_u None: no user tables)."""
     num_users = 0 if p is None else len(p)
@@ -58,7 +59,12 @@ def make_module(
         keras_model.get_layer(name).set_weights([table])
     keras_model.get_layer(mf.GLOBAL_BIAS).set_weights([np.float32(b)])
     return serving.RecommenderServingModule(
-        keras_model, user_ids=user_ids, item_ids=item_ids, l2=l2, bias_l2=bias_l2
+        keras_model,
+        user_ids=user_ids,
+        item_ids=item_ids,
+        l2=l2,
+        bias_l2=bias_l2,
+        rating_scale=rating_scale,
     )
 
 
@@ -129,9 +135,18 @@ class SignatureTypeTest(tf.test.TestCase, parameterized.TestCase):
         function = signatures[name]
         args, kwargs = function.structured_input_signature
         self.assertEmpty(kwargs)
+        declared = serving.DECLARED_INPUTS[name]
         self.assertEqual(
-            {spec.name: (spec.dtype, spec.shape.as_list()) for spec in args}, inputs
+            {k: (dtype, shape) for k, (dtype, shape) in declared.items()}, inputs
         )
+        # The signatures take any shape and check the declared one in the
+        # graph (a signature's static shape is not enforced on requests).
+        self.assertEqual(
+            {spec.name: spec.dtype for spec in args},
+            {k: dtype for k, (dtype, _) in inputs.items()},
+        )
+        for spec in args:
+            self.assertIsNone(spec.shape.rank)
         self.assertEqual(
             {
                 key: (spec.dtype, spec.shape.as_list())
@@ -368,6 +383,95 @@ class SaveLoadTest(tf.test.TestCase):
             self.assertCountEqual(actual, expected)
             for key in expected:
                 self.assertAllEqual(actual[key], expected[key], msg=f"{name}/{key}")
+
+
+# Bad requests sent to a SavedModel loaded in a fresh process, as TF Serving
+# would receive them: each must fail with an InvalidArgumentError naming the
+# input, never answer.
+_BAD_REQUESTS = r"""
+import json, sys
+import tensorflow as tf
+signatures = tf.saved_model.load(sys.argv[1]).signatures
+none = tf.constant([], tf.string)
+history = dict(history_item_ids=tf.constant(["i0"]), k=tf.constant(2),
+               exclude_item_ids=none)
+requests = {
+    "nan_rating": ("recommend_from_history",
+                   dict(history, history_ratings=tf.constant([float("nan")]))),
+    "inf_rating": ("recommend_from_history",
+                   dict(history, history_ratings=tf.constant([float("inf")]))),
+    "huge_rating": ("recommend_from_history",
+                    dict(history, history_ratings=tf.constant([1e30]))),
+    "negative_rating": ("recommend_from_history",
+                        dict(history, history_ratings=tf.constant([-100.0]))),
+    "score_nan_rating": ("score_from_history", dict(
+        history_item_ids=tf.constant(["i0"]),
+        history_ratings=tf.constant([float("nan")]),
+        item_id=tf.constant(["i1"]))),
+    "vector_user_id": ("recommend", dict(
+        user_id=tf.constant(["u0", "u1"]), k=tf.constant(2), exclude_item_ids=none)),
+    "matrix_exclude": ("recommend", dict(
+        user_id=tf.constant("u0"), k=tf.constant(2),
+        exclude_item_ids=tf.constant([["i0"]]))),
+    "vector_k": ("recommend", dict(
+        user_id=tf.constant("u0"), k=tf.constant([2, 3]), exclude_item_ids=none)),
+    "scalar_item_id": ("serving_default", dict(
+        user_id=tf.constant(["u0"]), item_id=tf.constant("i0"))),
+    "good": ("recommend_from_history",
+             dict(history, history_ratings=tf.constant([5.0]))),
+}
+out = {}
+for key, (name, inputs) in requests.items():
+    try:
+        result = signatures[name](**inputs)
+        out[key] = "ok " + str([float(v) for v in result.get("scores", result.get(
+            "score")).numpy().ravel()])
+    except tf.errors.InvalidArgumentError as e:
+        out[key] = "InvalidArgumentError " + " ".join(e.message.split())[:3000]
+print(json.dumps(out))
+"""
+
+
+class BadRequestTest(tf.test.TestCase, parameterized.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        import json
+        import subprocess
+        import sys
+        import tempfile
+
+        module = make_module(rating_scale=(1.0, 5.0))
+        path = tempfile.mkdtemp()
+        tf.saved_model.save(module, path, signatures=module.signatures())
+        result = subprocess.run(
+            [sys.executable, "-c", _BAD_REQUESTS, path],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        cls.outcomes = json.loads(result.stdout.strip().splitlines()[-1])
+
+    @parameterized.named_parameters(
+        ("nan_rating", "history_ratings must be finite"),
+        ("inf_rating", "history_ratings must be finite"),
+        ("huge_rating", "history_ratings must lie in the rating scale 1..5"),
+        ("negative_rating", "history_ratings must lie in the rating scale 1..5"),
+        ("score_nan_rating", "history_ratings must be finite"),
+        ("vector_user_id", "user_id must be a scalar"),
+        ("matrix_exclude", "exclude_item_ids must be a 1-D list"),
+        ("vector_k", "k must be a scalar"),
+        ("scalar_item_id", "item_id must be a 1-D list"),
+    )
+    def test_bad_request_fails_naming_the_input(self, message):
+        outcome = self.outcomes[self._testMethodName.rsplit("_input_", 1)[-1]]
+        self.assertStartsWith(outcome, "InvalidArgumentError")
+        self.assertIn(message, outcome)
+
+    def test_good_request_still_answers(self):
+        self.assertStartsWith(self.outcomes["good"], "ok ")
+        self.assertNotIn("nan", self.outcomes["good"])
 
 
 if __name__ == "__main__":

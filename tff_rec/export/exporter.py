@@ -34,6 +34,7 @@ import tensorflow as tf
 import tensorflow_federated as tff
 
 from tff_rec import errors
+from tff_rec.data import rating_scale as rating_scale_lib
 from tff_rec.export import model_card
 from tff_rec.export import serving
 from tff_rec.export import warmup
@@ -78,6 +79,15 @@ class RunArtifacts:
     def has_user_tables(self) -> bool:
         """False for reconstruction: user factors never leave the clients."""
         return self.algorithm not in RECONSTRUCTION_ALGORITHMS
+
+    @property
+    def rating_scale(self) -> rating_scale_lib.RatingScale | None:
+        """The declared rating scale of the run's data (None: none declared)."""
+        dataset = str(self.hparams.get("dataset", ""))
+        given = self.hparams.get("rating_scale")
+        if dataset in rating_scale_lib.DECLARED:
+            return rating_scale_lib.DECLARED[dataset]
+        return None if given is None else rating_scale_lib.parse(str(given))
 
     @property
     def embedding_dim(self) -> int:
@@ -287,12 +297,14 @@ def build_serving_module(run: RunArtifacts) -> serving.RecommenderServingModule:
         bias_l2=bias_l2,
     )
     assign_run_weights(model.keras_model, run)
+    scale = run.rating_scale
     return serving.RecommenderServingModule(
         model.keras_model,
         user_ids=user_ids,
         item_ids=run.item_ids,
         l2=l2,
         bias_l2=bias_l2,
+        rating_scale=None if scale is None else (scale.low, scale.high),
     )
 
 

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 
 import tensorflow as tf
 
+from tff_rec.export import serving
+
 if typing.TYPE_CHECKING:
     # Only for annotations: `exporter` imports this module.
     from tff_rec.export import exporter
@@ -32,8 +34,14 @@ def signature_table(
     for name, function in signatures.items():
         args, kwargs = function.structured_input_signature
         input_specs = {spec.name: spec for spec in args} | dict(kwargs)
+        declared = serving.DECLARED_INPUTS.get(name, {})
         table[name] = {
-            "inputs": {k: _spec_json(v) for k, v in sorted(input_specs.items())},
+            "inputs": {
+                k: _spec_json(tf.TensorSpec(declared[k][1], v.dtype))
+                if k in declared
+                else _spec_json(v)
+                for k, v in sorted(input_specs.items())
+            },
             "outputs": {
                 k: _spec_json(tf.TensorSpec(v.shape, v.dtype))
                 for k, v in sorted(function.structured_outputs.items())

@@ -29,6 +29,13 @@ served by the ``*_from_history`` signatures, which solve the user's factors in
 the graph from the ratings sent with the request, exactly as
 `tff_rec.evaluation.rating_metrics.reconstruct_users` does.
 
+Every input is checked in the graph, so a bad request fails with an
+``InvalidArgumentError`` naming the input instead of returning NaN or garbage:
+its rank (a scalar where ``[]`` is declared, a list where ``[None]`` is; the
+signatures accept any shape so that the check runs on what was sent), and
+history ratings that are not finite or lie outside the model's rating scale
+(the scale the model was trained on, when its data declared one).
+
 Rankings run over the whole catalogue minus ``exclude_item_ids`` (unknown ids
 there are ignored). ``k' = min(k, number of candidate items)``: a ``k`` larger
 than the catalogue is clamped; ``k < 1`` fails the request with
@@ -56,9 +63,55 @@ SIGNATURE_NAMES = (
     SCORE_FROM_HISTORY,
 )
 
-_IDS = tf.TensorSpec([None], tf.string)
-_RATINGS = tf.TensorSpec([None], tf.float32)
-_K = tf.TensorSpec([], tf.int32)
+# The declared inputs of each signature: (dtype, shape). The signatures
+# themselves take any shape and check it in the graph (`_checked`): a
+# signature's static shape is not enforced on the tensors a client sends.
+DECLARED_INPUTS = {
+    SERVING_DEFAULT: {"user_id": (tf.string, [None]), "item_id": (tf.string, [None])},
+    RECOMMEND: {
+        "user_id": (tf.string, []),
+        "k": (tf.int32, []),
+        "exclude_item_ids": (tf.string, [None]),
+    },
+    RECOMMEND_FROM_HISTORY: {
+        "history_item_ids": (tf.string, [None]),
+        "history_ratings": (tf.float32, [None]),
+        "k": (tf.int32, []),
+        "exclude_item_ids": (tf.string, [None]),
+    },
+    SCORE_FROM_HISTORY: {
+        "history_item_ids": (tf.string, [None]),
+        "history_ratings": (tf.float32, [None]),
+        "item_id": (tf.string, [None]),
+    },
+}
+
+
+def _input_signature(name: str) -> list[tf.TensorSpec]:
+    return [
+        tf.TensorSpec(None, dtype, name=input_name)
+        for input_name, (dtype, _) in DECLARED_INPUTS[name].items()
+    ]
+
+
+def _checked(tensor: tf.Tensor, name: str, shape: list) -> tf.Tensor:
+    """`tensor` once its rank is that of `shape`, with `shape` as static shape."""
+    what = "a scalar" if not shape else "a 1-D list"
+    check = tf.debugging.assert_rank(
+        tensor, len(shape), message=f"{name} must be {what}"
+    )
+    with tf.control_dependencies([check]):
+        # A reshape, not `tf.ensure_shape`, which could fail first with a
+        # message of its own; after the check it changes nothing.
+        return tf.reshape(tensor, [-1] if shape else [])
+
+
+def _checked_inputs(signature: str, *tensors: tf.Tensor) -> list[tf.Tensor]:
+    declared = DECLARED_INPUTS[signature]
+    return [
+        _checked(tensor, name, shape)
+        for tensor, (name, (_, shape)) in zip(tensors, declared.items(), strict=True)
+    ]
 
 
 def build_inference_model(
@@ -128,6 +181,8 @@ class RecommenderServingModule(tf.Module):
         signatures (the training L2).
       bias_l2: per-example ridge on the user bias used by the history
         signatures; at least `rating_metrics.MIN_BIAS_RIDGE` is applied.
+      rating_scale: ``(low, high)``, the ratings a history may hold; None
+        checks only that they are finite.
     """
 
     def __init__(
@@ -138,8 +193,12 @@ class RecommenderServingModule(tf.Module):
         item_ids: Sequence[str],
         l2: float,
         bias_l2: float,
+        rating_scale: tuple[float, float] | None = None,
     ):
         super().__init__(name="recommender")
+        self._rating_scale = (
+            None if rating_scale is None else tuple(float(r) for r in rating_scale)
+        )
         if not len(item_ids):
             raise ValueError("item_ids is empty: a model needs a catalogue")
         self.model = keras_model
@@ -166,7 +225,7 @@ class RecommenderServingModule(tf.Module):
             SCORE_FROM_HISTORY: self.score_from_history.get_concrete_function(),
         }
 
-    @tf.function(input_signature=[_IDS, _IDS])
+    @tf.function(input_signature=_input_signature(SERVING_DEFAULT))
     def score(self, user_id, item_id):
         """Predicted ratings of (user, item) pairs (``serving_default``).
 
@@ -177,6 +236,7 @@ class RecommenderServingModule(tf.Module):
         Returns:
           ``{"score": float32 [None]}``.
         """
+        user_id, item_id = _checked_inputs(SERVING_DEFAULT, user_id, item_id)
         user_id, item_id = _after(
             tf.debugging.assert_equal(
                 tf.size(user_id),
@@ -190,7 +250,7 @@ class RecommenderServingModule(tf.Module):
             "score": self._predict(self._user_rows(user_id), self._item_rows(item_id))
         }
 
-    @tf.function(input_signature=[tf.TensorSpec([], tf.string), _K, _IDS])
+    @tf.function(input_signature=_input_signature(RECOMMEND))
     def recommend(self, user_id, k, exclude_item_ids):
         """Top-k items for a known user (``recommend``).
 
@@ -203,12 +263,15 @@ class RecommenderServingModule(tf.Module):
         Returns:
           ``{"item_ids": string [k'], "scores": float32 [k']}``, best first.
         """
+        user_id, k, exclude_item_ids = _checked_inputs(
+            RECOMMEND, user_id, k, exclude_item_ids
+        )
         user = self._user_rows(user_id[None])
         items = tf.range(self._num_items, dtype=tf.int32)
         scores = self._predict(tf.repeat(user, self._num_items), items)
         return self._top_k(scores, k, exclude_item_ids)
 
-    @tf.function(input_signature=[_IDS, _RATINGS, _K, _IDS])
+    @tf.function(input_signature=_input_signature(RECOMMEND_FROM_HISTORY))
     def recommend_from_history(
         self, history_item_ids, history_ratings, k, exclude_item_ids
     ):
@@ -225,6 +288,13 @@ class RecommenderServingModule(tf.Module):
         Returns:
           ``{"item_ids": string [k'], "scores": float32 [k']}``, best first.
         """
+        history_item_ids, history_ratings, k, exclude_item_ids = _checked_inputs(
+            RECOMMEND_FROM_HISTORY,
+            history_item_ids,
+            history_ratings,
+            k,
+            exclude_item_ids,
+        )
         p_u, b_u = self._solve_user(history_item_ids, history_ratings)
         item_embedding = self._item_embedding[: self._num_items]
         item_bias = self._item_bias[: self._num_items, 0]
@@ -233,7 +303,7 @@ class RecommenderServingModule(tf.Module):
         )
         return self._top_k(scores, k, exclude_item_ids)
 
-    @tf.function(input_signature=[_IDS, _RATINGS, _IDS])
+    @tf.function(input_signature=_input_signature(SCORE_FROM_HISTORY))
     def score_from_history(self, history_item_ids, history_ratings, item_id):
         """Predicted ratings of items for a user given by their ratings.
 
@@ -245,6 +315,9 @@ class RecommenderServingModule(tf.Module):
         Returns:
           ``{"score": float32 [None]}``.
         """
+        history_item_ids, history_ratings, item_id = _checked_inputs(
+            SCORE_FROM_HISTORY, history_item_ids, history_ratings, item_id
+        )
         p_u, b_u = self._solve_user(history_item_ids, history_ratings)
         rows = self._item_rows(item_id)
         q = tf.gather(self._item_embedding, rows)
@@ -265,16 +338,29 @@ class RecommenderServingModule(tf.Module):
 
     def _solve_user(self, history_item_ids, history_ratings):
         """Closed-form ridge solution of (p_u, b_u); see `reconstruct_users`."""
-        history_item_ids, history_ratings = _after(
+        checks = [
             tf.debugging.assert_equal(
                 tf.size(history_item_ids),
                 tf.size(history_ratings),
                 message="history_item_ids and history_ratings must have the same "
                 "length",
             ),
-            history_item_ids,
-            history_ratings,
-        )
+            tf.debugging.Assert(
+                tf.reduce_all(tf.math.is_finite(history_ratings)),
+                ["history_ratings must be finite numbers"],
+            ),
+        ]
+        if self._rating_scale is not None:
+            low, high = self._rating_scale
+            checks.append(
+                tf.debugging.Assert(
+                    tf.reduce_all((history_ratings >= low) & (history_ratings <= high)),
+                    [f"history_ratings must lie in the rating scale {low:g}..{high:g}"],
+                )
+            )
+        with tf.control_dependencies(checks):
+            history_item_ids = tf.identity(history_item_ids)
+            history_ratings = tf.identity(history_ratings)
         rows = self._item_rows(history_item_ids)
         known = rows < self._num_items
         rows = tf.boolean_mask(rows, known)
