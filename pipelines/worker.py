@@ -9,13 +9,18 @@ then, on the driver:
 
   python -m pipelines.train --workers=HOST1:8000,HOST2:8000
 
-The worker speaks insecure gRPC (no TLS, no authentication) and listens on
-all interfaces: anyone who can reach the port can run computations on it and
-read the client data sent to it. Run it on a private network only.
+The worker speaks insecure gRPC (no TLS, no authentication) and TFF's
+worker binary listens on all interfaces (it has no option to bind one
+address): anyone who can reach the port can run computations on it and read
+the client data sent to it. Block the port at the host's firewall and reach
+it over an SSH tunnel or a private network (docs/runtime.md). A port that is
+already in use is refused (exit status 2).
 """
 
 from __future__ import annotations
 
+import errno
+import socket
 import sys
 
 from absl import app
@@ -34,10 +39,33 @@ _LOG = flags.DEFINE_string(
 )
 
 
+def check_port_free(port: int) -> None:
+    """Exits with status 2 if `port` is taken on any interface.
+
+    TFF's worker binds with SO_REUSEPORT, so on a taken port it would start,
+    share the port (or fail in the background) and look healthy; binding
+    without SO_REUSEPORT first tells.
+    """
+    for family, address in ((socket.AF_INET6, "::"), (socket.AF_INET, "0.0.0.0")):
+        try:
+            probe = socket.socket(family, socket.SOCK_STREAM)
+        except OSError:  # No IPv6 (or IPv4) on this host.
+            continue
+        with probe:
+            try:
+                probe.bind((address, port))
+            except OSError as e:
+                if e.errno == errno.EADDRINUSE:
+                    cli.fail(f"--port={port} is already in use on this host")
+                if e.errno != errno.EADDRNOTAVAIL:
+                    cli.fail(f"--port={port}: cannot listen there ({e.strerror})")
+
+
 def main(argv):
     del argv
     if not 1 <= _PORT.value <= 65535:
         cli.fail(f"--port={_PORT.value} is outside 1..65535")
+    check_port_free(_PORT.value)
     from tff_rec.runtime import inprocess
     from tff_rec.runtime import worker_processes
 
@@ -51,8 +79,9 @@ def main(argv):
         log_path=_LOG.value,
     )
     print(
-        f"TFF worker {worker.pid} serving on 0.0.0.0:{_PORT.value} "
-        "(insecure gRPC: private networks only). Ctrl-C stops it.",
+        f"TFF worker {worker.pid} serving on port {_PORT.value} of all "
+        "interfaces (insecure gRPC: firewall it, reach it over an SSH tunnel "
+        "or a private network). Ctrl-C stops it.",
         flush=True,
     )
     try:

@@ -402,3 +402,24 @@ def test_hung_worker_stops_train_at_the_call_deadline(tmp_path):
     assert waited < 5 + 20, waited
     assert "did not answer within 5 s (--workers_call_timeout)" in stderr
     assert "Traceback" not in stderr, stderr[-2000:]
+
+
+def test_worker_pipeline_refuses_a_busy_port():
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "pipelines.worker", f"--port={port}"],
+            cwd=_REPO,
+            env=dict(os.environ, PYTHONPATH=_REPO, TF_CPP_MIN_LOG_LEVEL="2"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 2, result.stdout + result.stderr[-2000:]
+    assert f"--port={port} is already in use" in result.stderr
+    assert "serving on" not in result.stdout
+    assert "Traceback" not in result.stderr
