@@ -4,8 +4,11 @@ bad hyper-parameters, seeds and output folders, a full disk."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
+import sys
+import time
 import uuid
 
 import numpy as np
@@ -14,6 +17,7 @@ from absl.testing import parameterized
 
 from tests import synthetic
 from tests.pipelines import base
+from tff_rec.privacy import accounting
 
 
 @contextlib.contextmanager
@@ -147,6 +151,61 @@ class HardeningTest(base.PipelineTestCase):
             "2 repeated (user, item) rows dropped, the latest kept", result.stdout
         )
         self.assertEqual(self.results("dups")["duplicates_dropped"], 2)
+
+    def test_release_lost_to_a_crash_stays_counted(self):
+        # Checkpoints every 4 rounds; killed after round 6 was released and
+        # written, before the next checkpoint: rounds 5 and 6 (and any round
+        # begun) were released, then lost; the rerun redoes them with fresh
+        # noise, and epsilon counts both.
+        settings = dict(
+            aggregator="dp_gaussian_fixed",
+            noise_multiplier=1.0,
+            clip=0.5,
+            client_sampling="poisson",
+            rounds=12,
+            checkpoint_every=4,
+            eval_every=100,
+            baselines=False,
+            experiment_name="dp",
+        )
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipelines.train", *self.flags(**settings)],
+            cwd=base.REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        metrics = self.run_dir("dp") / "metrics.csv"
+        deadline = time.monotonic() + 240
+        while not (
+            metrics.exists() and any(r["round"] == "6" for r in base.read_rows(metrics))
+        ):
+            self.assertIsNone(process.poll(), "the run ended before it was killed")
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.01)
+        process.kill()
+        process.wait()
+        ledger = json.loads((self.run_dir("dp") / "privacy_ledger.json").read_text())
+        self.assertGreaterEqual(ledger["rounds"], 6)
+        resumed = self.run_train(**settings)
+        self.assert_ok(resumed)
+        self.assertIn("resuming from round 4 of 12", resumed.stderr)
+        lost = ledger["rounds"] - 4
+        self.assertIn(f"Privacy: {lost} round(s) after the checkpoint", resumed.stderr)
+        spec = accounting.PrivacySpec(
+            mechanism="gaussian",
+            noise_multiplier=1.0,
+            clients_per_round=4,
+            num_clients=base.NUM_USERS,
+            sampling="poisson",
+        )
+        results = self.results("dp")
+        self.assertAlmostEqual(
+            results["epsilon"], accounting.epsilon(spec, 12 + lost), places=6
+        )
+        self.assertGreater(results["epsilon"], accounting.epsilon(spec, 12))
 
 
 if __name__ == "__main__":

@@ -20,8 +20,11 @@ from tff_rec.training import config as config_lib
 from tff_rec.training import metrics_writer
 
 CHECKPOINT_DIR = "checkpoints"
+# The privacy spent, written before each release (`tff_rec.training.budget`).
+PRIVACY_LEDGER_FILE = "privacy_ledger.json"
 # Files and folders of a run that `remove_outputs` deletes.
 RUN_OUTPUTS = (
+    PRIVACY_LEDGER_FILE,
     metrics_writer.METRICS_FILE,
     metrics_writer.RESULTS_FILE,
     metrics_writer.WEIGHTS_FILE,

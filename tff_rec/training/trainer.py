@@ -30,6 +30,7 @@ from tff_rec.training import hooks as hooks_lib
 from tff_rec.training import metrics_writer as metrics_writer_lib
 from tff_rec.training import process as process_lib
 from tff_rec.training import rounds as rounds_lib
+from tff_rec.training import run_folder
 from tff_rec.training import sampling
 
 
@@ -140,7 +141,11 @@ def train_federated(
     )
     if spec is not None:
         accountant = accounting.PrivacyAccountant(spec)
-        budget = budget_lib.PrivacyBudget(accountant, config.privacy.target_epsilon)
+        budget = budget_lib.PrivacyBudget(
+            accountant,
+            config.privacy.target_epsilon,
+            ledger_path=run_folder.path(config) / run_folder.PRIVACY_LEDGER_FILE,
+        )
     hooks = [hook for hook in (budget, malicious) if hook is not None] + [
         divergence.DivergenceGuard(process, _advice(config, step, derived)),
         hooks_lib.PeriodicEvaluation(
