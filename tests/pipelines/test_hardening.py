@@ -207,6 +207,22 @@ class HardeningTest(base.PipelineTestCase):
         )
         self.assertGreater(results["epsilon"], accounting.epsilon(spec, 12))
 
+    def test_wall_seconds_accumulate_over_resumes(self):
+        settings = dict(rounds=3, baselines=False, experiment_name="clock")
+        self.assert_ok(self.run_train(**settings))
+        first = self.results("clock")
+        self.assertEqual(first["resumes"], 0)
+        clock = self.run_dir("clock") / "run_clock.json"
+        # As if the first attempt had run for an hour.
+        saved = json.loads(clock.read_text())
+        clock.write_text(json.dumps({**saved, "seconds": 3600.0}))
+        rerun = self.run_train(**settings)
+        self.assert_ok(rerun)
+        second = self.results("clock")
+        self.assertEqual(second["resumes"], 1)
+        self.assertGreater(second["wall_seconds"], 3600.0)
+        self.assertIn("over 2 attempts (resumed 1 time)", rerun.stdout)
+
 
 if __name__ == "__main__":
     absltest.main()

@@ -21,6 +21,7 @@ from tff_rec.tasks import implicit
 from tff_rec.tasks import rating
 from tff_rec.training import config as config_lib
 from tff_rec.training import metrics_writer as metrics_writer_lib
+from tff_rec.training import run_clock
 from tff_rec.training import run_folder
 from tff_rec.training import trainer
 
@@ -42,13 +43,22 @@ def format_results_table(results: dict[str, Any]) -> str:
     task = (
         config_lib.Task.RATING if "test_rmse" in results else config_lib.Task.IMPLICIT
     )
-    return TASKS[task].format_results(results)
+    table = TASKS[task].format_results(results)
+    resumes = results.get("resumes") or 0
+    if resumes:
+        table += (
+            f"\nwall s: {results['wall_seconds']:.1f} over {resumes + 1} attempts "
+            f"(resumed {resumes} time{'s' if resumes > 1 else ''})"
+        )
+    return table
 
 
-def _train(config, task, data, writer, checkpoints):
+def _train(config, task, data, writer, checkpoints, clock):
     algorithm = config.algorithm
     if algorithm.is_federated:
-        return trainer.train_federated(config, task, data, writer, checkpoints)
+        return trainer.train_federated(
+            config, task, data, writer, checkpoints, extra_hooks=(clock,)
+        )
     if algorithm is algorithms_config.Algorithm.CENTRALIZED:
         return {}, task.train_centralized()
     return {}, task.train_local_only()
@@ -84,6 +94,7 @@ def run_experiment(
         run_folder.remove_outputs(output_dir)
     checkpoints = run_folder.checkpoints(config)
     resume_after = checkpoints.latest_round() if checkpoints is not None else 0
+    clock = run_clock.RunClock(output_dir, resumed=bool(resume_after), started=start)
     if resume_after:
         run_folder.check_resumable(config, output_dir)
     data = preparation.prepare(config.data, seed=config.seed)
@@ -104,7 +115,7 @@ def run_experiment(
         output_dir, task.round_fields, resume_after=resume_after
     ) as writer:
         run_folder.write_inputs(output_dir, config, data.interactions)
-        stats, trained = _train(config, task, data, writer, checkpoints)
+        stats, trained = _train(config, task, data, writer, checkpoints, clock)
         results.update(stats)
         if trained is None:
             writer.write_results(results)
@@ -118,6 +129,8 @@ def run_experiment(
             )
         if config.evaluation.baselines:
             results.update(task.baselines())
-        results["wall_seconds"] = time.perf_counter() - start
+        results["wall_seconds"] = clock.seconds()
+        results["resumes"] = clock.resumes
+        clock.save()
         writer.write_results(results)
     return results

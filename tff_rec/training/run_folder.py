@@ -25,6 +25,7 @@ PRIVACY_LEDGER_FILE = "privacy_ledger.json"
 # Files and folders of a run that `remove_outputs` deletes.
 RUN_OUTPUTS = (
     PRIVACY_LEDGER_FILE,
+    "run_clock.json",
     metrics_writer.METRICS_FILE,
     metrics_writer.RESULTS_FILE,
     metrics_writer.WEIGHTS_FILE,

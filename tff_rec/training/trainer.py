@@ -101,6 +101,8 @@ def train_federated(
     data: preparation.PreparedData,
     writer: metrics_writer_lib.MetricsWriter,
     checkpoints: checkpoint_lib.CheckpointManager | None,
+    *,
+    extra_hooks: tuple[hooks_lib.RoundHook, ...] = (),
 ) -> tuple[dict[str, Any], tasks_base.Trained | None]:
     """Trains `config`'s federated algorithm; returns its results and model.
 
@@ -153,6 +155,7 @@ def train_federated(
         ),
         hooks_lib.MetricsRelease(writer),
         hooks_lib.ProgressRelease(),
+        *extra_hooks,
     ]
     outcome = rounds_lib.run_rounds(
         process,
