@@ -52,6 +52,9 @@ def check_port_free(port: int) -> None:
         except OSError:  # No IPv6 (or IPv4) on this host.
             continue
         with probe:
+            # Connections of a worker that just stopped linger in TIME_WAIT;
+            # SO_REUSEADDR ignores them, not a listening socket.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((address, port))
             except OSError as e:
