@@ -216,6 +216,11 @@ def _scenario(name: str, dp: bool, num_kills: int, rng, root, worker) -> dict:
                 driver.wait()
             driver_status = driver.returncode
             stopped_after = time.perf_counter() - killed_at
+        if (run_dir / metrics_writer_lib.RESULTS_FILE).exists():
+            # The run had finished (the worker was no longer needed): the kill
+            # interrupted nothing; start over to kill again.
+            shutil.rmtree(root / "chaos")
+            continue
         state = _state(run_dir)
         kill = {
             "victim": victim,
