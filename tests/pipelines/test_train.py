@@ -189,6 +189,7 @@ class TrainTest(base.PipelineTestCase):
         wide = data_synthetic.write_wide_scale_csv(self.tmp / "wide.csv")
         result = self.run_train(
             data_dir=wide,
+            rating_scale=None,
             rounds=20,
             clients_per_round=50,
             eval_every=20,

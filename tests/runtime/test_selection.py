@@ -73,6 +73,7 @@ class InstallRuntimeTest(parameterized.TestCase):
         self.set_remote.assert_called_once_with(
             "127.0.0.1:1",
             connect_timeout=remote.DEFAULT_CONNECT_TIMEOUT_SECONDS,
+            call_timeout=remote.DEFAULT_CALL_TIMEOUT_SECONDS,
             simulate_secure_aggregation=True,
         )
 
