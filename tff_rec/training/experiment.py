@@ -45,6 +45,22 @@ def format_results_table(results: dict[str, Any]) -> str:
     return TASKS[task].format_results(results)
 
 
+def for_data(
+    config: config_lib.TrainConfig, data: preparation.PreparedData
+) -> config_lib.TrainConfig:
+    """`config` with the defaults that depend on the data resolved: with a
+    cross-silo partition, every client in every round
+    (`algorithms.config.cross_silo_settings`)."""
+    changes = algorithms_config.cross_silo_settings(
+        config.federated,
+        num_clients=data.partition.num_clients,
+        cross_silo=data.partition.is_cross_silo,
+    )
+    if changes:
+        return config.replace(**changes)
+    return config
+
+
 def _train(config, task, data, writer, checkpoints):
     algorithm = config.algorithm
     if algorithm.is_federated:
@@ -83,9 +99,10 @@ def run_experiment(
         run_folder.remove_outputs(output_dir)
     checkpoints = run_folder.checkpoints(config)
     resume_after = checkpoints.latest_round() if checkpoints is not None else 0
+    data = preparation.prepare(config.data, seed=config.seed)
+    config = for_data(config, data)
     if resume_after:
         run_folder.check_resumable(config, output_dir)
-    data = preparation.prepare(config.data, seed=config.seed)
     if config.algorithm.is_federated:
         settings.check_cohort(
             config.federated.clients_per_round, data.partition.num_clients
@@ -114,6 +131,10 @@ def run_experiment(
             )
         if config.evaluation.baselines:
             results.update(task.baselines())
+            if config.algorithm.is_federated and data.partition.is_cross_silo:
+                report = task.client_report(trained)
+                if report is not None:
+                    results["per_client"] = report
         results["wall_seconds"] = time.perf_counter() - start
         writer.write_results(results)
     return results
