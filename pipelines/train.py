@@ -235,6 +235,35 @@ _setting(
     _choices(accounting.AccountantType)
     + "; default RDP for Gaussian, PLD for Laplace.",
 )
+_setting(
+    flags.DEFINE_string,
+    "privacy_unit",
+    "client: DP protects a whole client (the DP aggregators). customer: every "
+    "store trains with DP-SGD that protects one customer (per-customer "
+    "clipping, Poisson-sampled customers, noise added inside the store; "
+    "fedavg, task rating, cross-silo partitions; see docs/stores.md).",
+)
+_setting(
+    flags.DEFINE_float,
+    "customer_epsilon",
+    "privacy_unit=customer: customer-level epsilon of the run (the noise is "
+    "calibrated to it; --delta, default 1/customers^1.1).",
+)
+_setting(
+    flags.DEFINE_float,
+    "customer_clip",
+    "privacy_unit=customer: L2 clip of one customer's contribution to a step.",
+)
+_setting(
+    flags.DEFINE_float,
+    "customer_sampling_rate",
+    "privacy_unit=customer: probability that a customer joins a step.",
+)
+_setting(
+    flags.DEFINE_integer,
+    "customer_steps",
+    "privacy_unit=customer: DP-SGD steps per store per round.",
+)
 # Communication (tff_rec.compression.config.CommunicationConfig).
 _setting(
     flags.DEFINE_integer,

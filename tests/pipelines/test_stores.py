@@ -9,8 +9,11 @@ import pathlib
 import re
 import shlex
 
+import dp_accounting
 import pytest
+from dp_accounting import rdp
 
+from tests import synthetic
 from tests.pipelines import base
 
 DOC = base.REPO_ROOT / "docs" / "stores.md"
@@ -72,3 +75,53 @@ def test_documented_stores_command_beats_local_only(flags, tmp_path):
         "finetuned_test_rmse",
     ):
         assert key in report[0]
+
+
+class CustomerDpPipelineTest(base.PipelineTestCase):
+    def test_reports_the_accountants_customer_level_epsilon_every_round(self):
+        data_dir = synthetic.write_ml100k(self.tmp / "ml", num_users=44)
+        result = base.run_pipeline(
+            "train",
+            *base.as_flags(
+                {
+                    "dataset": "ml-100k",
+                    "data_dir": data_dir,
+                    "root_output_dir": self.tmp / "runs",
+                    "experiment_name": "cdp",
+                    "algorithm": "fedavg",
+                    "partition": "attribute",
+                    "rounds": 3,
+                    "embedding_dim": 4,
+                    "centralized_epochs": 2,
+                    "privacy_unit": "customer",
+                    "customer_epsilon": 4.0,
+                }
+            ),
+        )
+        self.assert_ok(result)
+        results = json.loads((self.run_dir("cdp") / "results.json").read_text())
+        steps = results["customer_steps"]
+        accountant = rdp.RdpAccountant()
+        accountant.compose(
+            dp_accounting.PoissonSampledDpEvent(
+                results["customer_sampling_rate"],
+                dp_accounting.GaussianDpEvent(results["noise_multiplier"]),
+            ),
+            3 * steps,
+        )
+        self.assertAlmostEqual(
+            results["epsilon"], accountant.get_epsilon(results["delta"]), delta=1e-6
+        )
+        self.assertLessEqual(results["epsilon"], 4.0)
+        epsilons = [float(r["epsilon"]) for r in self.rows("cdp")]
+        self.assertLen(epsilons, 3)
+        self.assertEqual(epsilons, sorted(epsilons))
+        self.assertIn("per_client", results)
+
+    def test_customer_unit_refuses_a_dp_aggregator(self):
+        result = self.run_train(
+            privacy_unit="customer",
+            algorithm="fedavg_unweighted",
+            aggregator="dp_gaussian_fixed",
+        )
+        self.assert_error(result, "use aggregator='mean'")

@@ -26,7 +26,7 @@ from tff_rec.data import partition as partition_lib
 from tff_rec.evaluation import rating_metrics
 from tff_rec.privacy import customer_dp
 
-DEFAULT_LEARNING_RATE = 1.0
+DEFAULT_LEARNING_RATE = 0.5
 DEFAULT_USER_LEARNING_RATE = 0.5
 DEFAULT_SERVER_LEARNING_RATE = 1.0
 DEFAULT_INIT_STDDEV = 0.05

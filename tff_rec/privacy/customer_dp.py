@@ -42,9 +42,9 @@ from dp_accounting import rdp
 from tff_rec import errors
 from tff_rec import settings
 
-DEFAULT_SAMPLING_RATE = 0.2
-DEFAULT_LOCAL_STEPS = 10
-DEFAULT_CLIP = 0.5
+DEFAULT_SAMPLING_RATE = 0.3
+DEFAULT_LOCAL_STEPS = 5
+DEFAULT_CLIP = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
