@@ -77,22 +77,6 @@ _REFERENCE_DRAWS = flags.DEFINE_integer(
 )
 
 
-def bias_only_rmse(train, test, *, l2: float = 1e-3, epochs: int = 20) -> float:
-    """Test RMSE of ``b + b_u + b_i`` fitted by alternating ridge updates."""
-    mean = float(np.mean(train.ratings))
-    b_u = np.zeros(train.num_users)
-    b_i = np.zeros(train.num_items)
-    n_u = np.bincount(train.users, minlength=train.num_users)
-    n_i = np.bincount(train.items, minlength=train.num_items)
-    for _ in range(epochs):
-        residual = train.ratings - mean - b_i[train.items]
-        b_u = np.bincount(train.users, residual, train.num_users) / (n_u + l2 * n_u + 1)
-        residual = train.ratings - mean - b_u[train.users]
-        b_i = np.bincount(train.items, residual, train.num_items) / (n_i + l2 * n_i + 1)
-    predictions = mean + b_u[test.users] + b_i[test.items]
-    return float(np.sqrt(np.mean((predictions - test.ratings) ** 2)))
-
-
 def _private_references(split, epsilons) -> list[dict[str, object]]:
     """`bias_reference.private_bias_only_rmse` at each epsilon, mean of draws.
 
@@ -199,7 +183,7 @@ def main(argv):
             }
         )
         print(json.dumps(rows[-1]), flush=True)
-    floor = bias_only_rmse(data.split.train, data.split.test)
+    floor = bias_reference.bias_only_rmse(data.split.train, data.split.test)
     rows.append({"model": "bias_only", "test_rmse": floor})
     rows.extend(_private_references(data.split, epsilons))
     print(f"{'epsilon':>10}{'delta':>11}{'noise':>8}{'test RMSE':>11}")

@@ -8,10 +8,13 @@ Default (Federated Reconstruction on MovieLens-100K, one client per user):
 
   python -m pipelines.train
 
-FedAvg over regional stores (users grouped by zip-code prefix):
+FedAvg over regional stores (users grouped by zip-code prefix; a cross-silo
+partition: every store in every round, 3 local epochs, the server step from
+the data, and a per-store table of global, local-only, fine-tuned and
+centralized test RMSE; see docs/stores.md):
 
   python -m pipelines.train --algorithm=fedavg --partition=attribute \
-      --partition_attribute=zip_prefix --clients_per_round=5 --rounds=50 \
+      --partition_attribute=zip_prefix --rounds=50 \
       --experiment_name=stores_fedavg
 
 Outputs go to <root_output_dir>/<experiment_name>/ (hparams.json,
@@ -131,7 +134,12 @@ _setting(flags.DEFINE_float, "bias_l2", "Per-example L2 on biases.")
 # Federated algorithm (tff_rec.algorithms.config.FederatedConfig).
 _setting(flags.DEFINE_string, "algorithm", _choices(algorithms_config.Algorithm) + ".")
 _setting(flags.DEFINE_integer, "rounds", "Federated rounds.")
-_setting(flags.DEFINE_integer, "clients_per_round", "Clients sampled per round.")
+_setting(
+    flags.DEFINE_integer,
+    "clients_per_round",
+    "Clients sampled per round. Left at the default with a cross-silo "
+    "partition of fewer clients: every client (store) in every round.",
+)
 _setting(
     flags.DEFINE_string,
     "client_sampling",
@@ -142,7 +150,11 @@ _setting(
     flags.DEFINE_integer,
     "client_epochs",
     "Local epochs per round (fedrecon: passes after reconstruction; "
-    "--reconstruction_epochs sets the passes before).",
+    "--reconstruction_epochs sets the passes before). Default: "
+    f"{algorithms_config.DEFAULT_CLIENT_EPOCHS}, or "
+    f"{algorithms_config.CROSS_SILO_CLIENT_EPOCHS} with a cross-silo partition "
+    "(attribute, iid or dirichlet into at most "
+    f"{partition_lib.CROSS_SILO_MAX_CLIENTS} clients: stores).",
 )
 _setting(flags.DEFINE_integer, "batch_size", "Local batch size.")
 _setting(
@@ -231,6 +243,35 @@ _setting(
     "accountant",
     _choices(accounting.AccountantType)
     + "; default RDP for Gaussian, PLD for Laplace.",
+)
+_setting(
+    flags.DEFINE_string,
+    "privacy_unit",
+    "client: DP protects a whole client (the DP aggregators). customer: every "
+    "store trains with DP-SGD that protects one customer (per-customer "
+    "clipping, Poisson-sampled customers, noise added inside the store; "
+    "fedavg, task rating, cross-silo partitions; see docs/stores.md).",
+)
+_setting(
+    flags.DEFINE_float,
+    "customer_epsilon",
+    "privacy_unit=customer: customer-level epsilon of the run (the noise is "
+    "calibrated to it; --delta, default 1/customers^1.1).",
+)
+_setting(
+    flags.DEFINE_float,
+    "customer_clip",
+    "privacy_unit=customer: L2 clip of one customer's contribution to a step.",
+)
+_setting(
+    flags.DEFINE_float,
+    "customer_sampling_rate",
+    "privacy_unit=customer: probability that a customer joins a step.",
+)
+_setting(
+    flags.DEFINE_integer,
+    "customer_steps",
+    "privacy_unit=customer: DP-SGD steps per store per round.",
 )
 # Communication (tff_rec.compression.config.CommunicationConfig).
 _setting(

@@ -46,3 +46,23 @@ def test_algorithm_properties():
     federated = config.FederatedConfig(algorithm="centralized", server_learning_rate=2)
     assert federated.server_learning_rate == 2.0
     assert federated.user_key == "user"
+
+
+def test_cross_silo_runs_every_store_with_more_local_epochs():
+    federated = config.FederatedConfig(algorithm="fedavg")
+    assert config.cross_silo_settings(federated, num_clients=11, cross_silo=True) == {
+        "clients_per_round": 11,
+        "client_epochs": 3,
+    }
+    assert (
+        config.cross_silo_settings(federated, num_clients=943, cross_silo=False) == {}
+    )
+
+
+def test_cross_silo_keeps_the_settings_given():
+    federated = config.FederatedConfig(
+        algorithm="fedavg", clients_per_round=5, client_epochs=1
+    )
+    assert config.cross_silo_settings(federated, num_clients=11, cross_silo=True) == {}
+    assert federated.local_epochs == 1
+    assert config.FederatedConfig().local_epochs == 1

@@ -61,6 +61,55 @@ TUNED_SERVER_LEARNING_RATE = {
 }
 
 
+# Clients per round when `FederatedConfig.clients_per_round` is left at its
+# default: 50, or every client of a cross-silo partition that holds fewer
+# (`cross_silo_settings`).
+DEFAULT_CLIENTS_PER_ROUND = 50
+# Local epochs per round when `FederatedConfig.client_epochs` is None: 1, or
+# 3 with a cross-silo partition. A store holds thousands of
+# examples, and more local work per round is what cross-silo FedAvg is for:
+# on ML-100K by zip prefix (11 stores, 50 rounds) 3 epochs reached test
+# RMSE 0.921, 1 epoch 0.945 (centralized 0.908, local-only 0.984).
+DEFAULT_CLIENT_EPOCHS = 1
+CROSS_SILO_CLIENT_EPOCHS = 3
+
+
+def cross_silo_settings(
+    federated: FederatedConfig, *, num_clients: int, cross_silo: bool
+) -> dict[str, int]:
+    """The settings a run over few, large clients changes from the defaults.
+
+    A store is a client that is always available, so with a cross-silo
+    partition (`tff_rec.data.partition.Partition.is_cross_silo`) every store
+    takes part in every round unless `clients_per_round` was set away from
+    its default, and makes `CROSS_SILO_CLIENT_EPOCHS` local passes unless
+    `client_epochs` was given (None: `DEFAULT_CLIENT_EPOCHS` elsewhere).
+    The other cross-silo needs are met by the general defaults:
+    FedAvg weights each store by its examples, and the server step scales
+    with the data's item coverage (`default_server_learning_rate`: about
+    0.75 on ML-100K by zip prefix, where every store holds most items).
+
+    Args:
+      federated: the run's federated section.
+      num_clients: clients in the data.
+      cross_silo: the partition is cross-silo.
+
+    Returns:
+      The settings to replace, by name (empty when none change).
+    """
+    if not cross_silo:
+        return {}
+    changes = {}
+    if federated.client_epochs is None:
+        changes["client_epochs"] = CROSS_SILO_CLIENT_EPOCHS
+    if (
+        federated.clients_per_round == DEFAULT_CLIENTS_PER_ROUND
+        and num_clients < DEFAULT_CLIENTS_PER_ROUND
+    ):
+        changes["clients_per_round"] = num_clients
+    return changes
+
+
 def default_server_learning_rate(
     algorithm: Algorithm, *, coverage: float, private: bool = False
 ) -> float:
@@ -91,12 +140,15 @@ class FederatedConfig(settings.Section):
         (``centralized``, ``local_only``).
       rounds: federated rounds.
       clients_per_round: clients sampled per round (expected, with Poisson
-        sampling).
+        sampling); left at the default with a cross-silo partition of fewer
+        clients, every client (`cross_silo_settings`).
       client_sampling: ``uniform`` (exactly `clients_per_round`) or
         ``poisson`` (each client independently with probability
         ``clients_per_round / N``, what DP accounting assumes).
       client_epochs: local passes over a client's data per round (with
-        reconstruction: the passes after reconstructing).
+        reconstruction: the passes after reconstructing); None means
+        `DEFAULT_CLIENT_EPOCHS`, or `CROSS_SILO_CLIENT_EPOCHS` with a
+        cross-silo partition (`cross_silo_settings`).
       batch_size: local batch size.
       client_optimizer, client_learning_rate: the clients' optimizer.
       server_optimizer, server_learning_rate: the server's optimizer; a
@@ -110,11 +162,11 @@ class FederatedConfig(settings.Section):
 
     algorithm: Algorithm = settings.choice(Algorithm, default=Algorithm.FEDRECON)
     rounds: int = settings.at_least(1, default=60)
-    clients_per_round: int = settings.at_least(1, default=50)
+    clients_per_round: int = settings.at_least(1, default=DEFAULT_CLIENTS_PER_ROUND)
     client_sampling: ClientSampling = settings.choice(
         ClientSampling, default=ClientSampling.UNIFORM
     )
-    client_epochs: int = settings.at_least(1, default=1)
+    client_epochs: int | None = settings.at_least(1, default=None)
     batch_size: int = settings.at_least(1, default=16)
     client_optimizer: optimizers.OptimizerType = settings.choice(
         optimizers.OptimizerType, default=optimizers.OptimizerType.SGD
@@ -129,6 +181,13 @@ class FederatedConfig(settings.Section):
     reconstruction_split: bool = settings.flag(default=False)
 
     @property
+    def local_epochs(self) -> int:
+        """`client_epochs`, None resolved to `DEFAULT_CLIENT_EPOCHS`."""
+        if self.client_epochs is None:
+            return DEFAULT_CLIENT_EPOCHS
+        return self.client_epochs
+
+    @property
     def dataset_epochs(self) -> int:
         """Passes over a client's data that its round data holds:
         `client_epochs`, except with reconstruction, whose process makes its
@@ -136,7 +195,7 @@ class FederatedConfig(settings.Section):
         `reconstruction_epochs` reconstruction passes) over one pass."""
         if self.algorithm is Algorithm.FEDRECON:
             return 1
-        return self.client_epochs
+        return self.local_epochs
 
     @property
     def user_key(self) -> str:

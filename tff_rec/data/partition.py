@@ -37,6 +37,10 @@ DEFAULT_LABEL = "genre"
 DEFAULT_SEED = 0
 # Dirichlet draws tried before empty clients are filled deterministically.
 DEFAULT_MAX_DRAWS = 10
+# A partition into at most this many clients (other than one per user) is a
+# cross-silo federation: a few organisations (stores, regions), each holding
+# many users, all of which can take part in every round.
+CROSS_SILO_MAX_CLIENTS = 50
 
 
 class PartitionType(enum.Enum):
@@ -75,6 +79,15 @@ class Partition:
     @property
     def num_clients(self) -> int:
         return len(self.client_ids)
+
+    @property
+    def is_cross_silo(self) -> bool:
+        """A few large clients (`CROSS_SILO_MAX_CLIENTS` at most), each
+        holding several users: stores rather than devices."""
+        return (
+            self.partition_type is not PartitionType.USER
+            and self.num_clients <= CROSS_SILO_MAX_CLIENTS
+        )
 
     def sizes(self) -> np.ndarray:
         """Returns the number of interactions of each client."""

@@ -81,3 +81,20 @@ def private_bias_only_rmse(
     b_u = _user_biases(train, b_i, prior, user_l2)
     predictions = prior + b_u[test.users] + b_i[test.items]
     return float(np.sqrt(np.mean((predictions - test.ratings) ** 2)))
+
+
+def bias_only_rmse(train, test, *, l2: float = 1e-3, epochs: int = 20) -> float:
+    """Test RMSE of the non-private floor ``b + b_u + b_i`` (mean rating,
+    biases fitted centrally by alternating ridge updates)."""
+    mean = float(np.mean(train.ratings))
+    b_u = np.zeros(train.num_users)
+    b_i = np.zeros(train.num_items)
+    n_u = np.bincount(train.users, minlength=train.num_users)
+    n_i = np.bincount(train.items, minlength=train.num_items)
+    for _ in range(epochs):
+        residual = train.ratings - mean - b_i[train.items]
+        b_u = np.bincount(train.users, residual, train.num_users) / (n_u + l2 * n_u + 1)
+        residual = train.ratings - mean - b_u[train.users]
+        b_i = np.bincount(train.items, residual, train.num_items) / (n_i + l2 * n_i + 1)
+    predictions = mean + b_u[test.users] + b_i[test.items]
+    return float(np.sqrt(np.mean((predictions - test.ratings) ** 2)))

@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 
+from tff_rec import errors
 from tff_rec import settings
 from tff_rec.aggregators import factory as aggregator_factory
 from tff_rec.privacy import accounting
 from tff_rec.privacy import calibration
+from tff_rec.privacy import customer_dp
+
+
+class PrivacyUnit(enum.Enum):
+    """Whose data a run's DP protects.
+
+    ``client``: a whole client (a user's device, or a whole store), by the
+    DP aggregators. ``customer``: one customer inside a store, by DP-SGD in
+    every store (`tff_rec.privacy.customer_dp`).
+    """
+
+    CLIENT = "client"
+    CUSTOMER = "customer"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +46,15 @@ class PrivacyConfig(settings.Section):
       secure_aggregation: sum client updates with TFF's secure summation.
       accountant: which dp_accounting accountant composes the rounds; None
         means RDP for Gaussian noise, PLD for Laplace.
+      privacy_unit: ``customer`` trains every store with customer-level
+        DP-SGD (`tff_rec.algorithms.customer_dp_fedavg`), with the
+        ``customer_*`` settings; ``client`` is the aggregators' DP.
+      customer_epsilon: customer-level target epsilon of the rounds (the
+        noise is calibrated to it); delta is `delta`, None meaning
+        ``1 / customers**1.1``.
+      customer_clip: L2 bound of one customer's contribution to a step.
+      customer_sampling_rate: probability that a customer joins a step.
+      customer_steps: DP-SGD steps per store per round.
     """
 
     aggregator: aggregator_factory.AggregatorType = settings.choice(
@@ -48,6 +72,17 @@ class PrivacyConfig(settings.Section):
     accountant: accounting.AccountantType | None = settings.choice(
         accounting.AccountantType, default=None
     )
+    privacy_unit: PrivacyUnit = settings.choice(PrivacyUnit, default=PrivacyUnit.CLIENT)
+    customer_epsilon: float = settings.positive(default=8.0)
+    customer_clip: float = settings.positive(default=0.1)
+    customer_sampling_rate: float = settings.between(
+        0.0, 1.0, default=customer_dp.DEFAULT_SAMPLING_RATE
+    )
+    customer_steps: int = settings.at_least(1, default=5)
+
+    @property
+    def customer_level(self) -> bool:
+        return self.privacy_unit is PrivacyUnit.CUSTOMER
 
     @property
     def is_dp(self) -> bool:
@@ -60,10 +95,21 @@ class PrivacyConfig(settings.Section):
         return accounting.Mechanism.GAUSSIAN
 
     def _check(self):
+        customer = ("customer_epsilon", "customer_clip", "customer_sampling_rate")
+        if not self.customer_level:
+            settings.reject_given(
+                self, (*customer, "customer_steps"), "only with privacy_unit='customer'"
+            )
+        elif self.is_dp:
+            raise errors.UserInputError(
+                "privacy_unit='customer' adds its noise inside the stores: use "
+                f"aggregator='mean', not {self.aggregator.value!r}"
+            )
         if not self.is_dp:
             settings.reject_given(
                 self,
-                ("noise_multiplier", "target_epsilon", "delta", "accountant"),
+                ("noise_multiplier", "target_epsilon", "accountant")
+                + (() if self.customer_level else ("delta",)),
                 "only for DP aggregators; got "
                 f"aggregator={self.aggregator.value!r} (use dp_gaussian_fixed, "
                 "dp_gaussian_adaptive or dp_laplace)",

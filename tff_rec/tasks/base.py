@@ -151,3 +151,10 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def format_results(results: dict[str, Any]) -> str:
         """The final table of a run's results."""
+
+    def client_report(self, trained: Trained) -> list[dict[str, Any]] | None:
+        """Each client's test metrics under the federated, local-only,
+        fine-tuned and centralized models (`tff_rec.evaluation.per_client`),
+        after `baselines`; None where the task has no such report."""
+        del trained
+        return None

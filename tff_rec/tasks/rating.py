@@ -24,6 +24,7 @@ from tff_rec.algorithms import config as algorithms_config
 from tff_rec.data import client_data as client_data_lib
 from tff_rec.data import rating_scale
 from tff_rec.evaluation import baselines as baselines_lib
+from tff_rec.evaluation import per_client as per_client_lib
 from tff_rec.evaluation import rating_metrics
 from tff_rec.models import matrix_factorization as mf
 from tff_rec.tasks import base
@@ -154,6 +155,8 @@ class RatingTask(base.Task):
         self._global_bias = initial_global_bias(
             data.split.train.ratings, private=config.is_dp, scale=data.rating_scale
         )
+        # The baselines' models, kept for the per-client report.
+        self._central = self._local = None
 
     def model_fn(self, num_users: int):
         model = self.config.model
@@ -290,7 +293,7 @@ class RatingTask(base.Task):
     def baselines(self) -> dict[str, Any]:
         epochs = self.config.evaluation.centralized_epochs
         base.announce(f"Baseline: centralized training ({epochs} epochs)")
-        central = self._centralized()
+        central = self._central = self._centralized()
         results: dict[str, Any] = {
             **test_metrics(central.metrics, "centralized_"),
             "centralized_examples_per_second": central.examples_per_second,
@@ -306,7 +309,38 @@ class RatingTask(base.Task):
             f"Baseline: local-only training of {self.data.partition.num_clients} "
             f"participants ({epochs} epochs)"
         )
-        return {**results, **test_metrics(self._local_only().metrics, "local_only_")}
+        self._local = self._local_only()
+        return {**results, **test_metrics(self._local.metrics, "local_only_")}
+
+    def client_report(self, trained: base.Trained) -> list[dict[str, Any]] | None:
+        if self._central is None or self._local is None or trained.weights is None:
+            return None
+        weights = rating_metrics.MatrixFactorizationWeights(**trained.weights)
+        model = self.config.model
+        if weights.user_embedding is None:
+            weights = rating_metrics.reconstruct_users(
+                weights, self.data.history, l2=model.l2, bias_l2=model.bias_l2
+            )
+        federated = self.config.federated
+        split = self.data.split
+        base.announce(
+            f"Per-client report: {self.data.partition.num_clients} clients, "
+            "each fine-tuning the global model on its own data"
+        )
+        return per_client_lib.rating_report(
+            split.train,
+            split.test,
+            self.data.partition,
+            global_weights=weights,
+            local_predictions=self._local.predictions,
+            centralized_weights=self._central.weights,
+            finetuning=per_client_lib.FineTuning(
+                batch_size=federated.batch_size,
+                l2=model.l2,
+                bias_l2=model.bias_l2,
+                seed=self.config.seed,
+            ),
+        )
 
     @staticmethod
     def format_results(results: dict[str, Any]) -> str:
@@ -343,4 +377,6 @@ class RatingTask(base.Task):
                 f"{name:<24}{cell(rmse, '.4f'):>10}{cell(mae, '.4f'):>10}"
                 f"{cell(rounds, 'd'):>8}{cell(wall, '.1f'):>9}"
             )
+        if results.get("per_client"):
+            lines += ["", per_client_lib.format_table(results["per_client"])]
         return "\n".join(lines)

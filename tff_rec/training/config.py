@@ -172,6 +172,7 @@ class TrainConfig:
                 f"got {self.experiment_name!r}"
             )
         self._check_federated_only()
+        self._check_customer_level()
         self._check_privacy()
         self._check_task()
         reliability = self.reliability
@@ -208,6 +209,19 @@ class TrainConfig:
             poisson=federated.client_sampling
             is algorithms_config.ClientSampling.POISSON,
         )
+
+    def _check_customer_level(self):
+        if not self.privacy.customer_level:
+            return
+        if self.task is not Task.RATING or self.algorithm not in (
+            Algorithm.FEDAVG,
+            Algorithm.FEDAVG_UNWEIGHTED,
+        ):
+            raise errors.UserInputError(
+                "privacy_unit='customer' trains star ratings with FedAvg over "
+                f"stores: needs task='rating' and algorithm='fedavg', got "
+                f"task={self.task.value!r}, algorithm={self.algorithm.value!r}"
+            )
 
     def _check_federated_only(self):
         if self.algorithm.is_federated:

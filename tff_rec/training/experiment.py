@@ -16,10 +16,12 @@ from tff_rec import errors
 from tff_rec import settings
 from tff_rec.algorithms import config as algorithms_config
 from tff_rec.data import preparation
+from tff_rec.data import rating_scale
 from tff_rec.tasks import base as tasks_base
 from tff_rec.tasks import implicit
 from tff_rec.tasks import rating
 from tff_rec.training import config as config_lib
+from tff_rec.training import customer_dp_trainer
 from tff_rec.training import metrics_writer as metrics_writer_lib
 from tff_rec.training import run_clock
 from tff_rec.training import run_folder
@@ -53,8 +55,26 @@ def format_results_table(results: dict[str, Any]) -> str:
     return table
 
 
+def for_data(
+    config: config_lib.TrainConfig, data: preparation.PreparedData
+) -> config_lib.TrainConfig:
+    """`config` with the defaults that depend on the data resolved: with a
+    cross-silo partition, every client in every round
+    (`algorithms.config.cross_silo_settings`)."""
+    changes = algorithms_config.cross_silo_settings(
+        config.federated,
+        num_clients=data.partition.num_clients,
+        cross_silo=data.partition.is_cross_silo,
+    )
+    if changes:
+        return config.replace(**changes)
+    return config
+
+
 def _train(config, task, data, writer, checkpoints, clock):
     algorithm = config.algorithm
+    if config.privacy.customer_level:
+        return customer_dp_trainer.train_customer_dp(config, task, data, writer)
     if algorithm.is_federated:
         return trainer.train_federated(
             config, task, data, writer, checkpoints, extra_hooks=(clock,)
@@ -95,9 +115,10 @@ def run_experiment(
     checkpoints = run_folder.checkpoints(config)
     resume_after = checkpoints.latest_round() if checkpoints is not None else 0
     clock = run_clock.RunClock(output_dir, resumed=bool(resume_after), started=start)
+    data = preparation.prepare(config.data, seed=config.seed)
+    config = for_data(config, data)
     if resume_after:
         run_folder.check_resumable(config, output_dir)
-    data = preparation.prepare(config.data, seed=config.seed)
     if config.algorithm.is_federated:
         settings.check_cohort(
             config.federated.clients_per_round, data.partition.num_clients
@@ -105,6 +126,10 @@ def run_experiment(
         # DP settings that cannot work (e.g. an unreachable target epsilon)
         # are refused before the run folder is written.
         config.privacy_spec(data.partition.num_clients)
+    if config.privacy.customer_level:
+        # Customer-level DP starts from the public middle of the declared
+        # scale; a CSV file without --rating_scale is refused here.
+        rating_scale.public_offset(data.rating_scale)
     task = make_task(config, data)
     results: dict[str, Any] = {
         "algorithm": config.algorithm.value,
@@ -129,6 +154,10 @@ def run_experiment(
             )
         if config.evaluation.baselines:
             results.update(task.baselines())
+            if config.algorithm.is_federated and data.partition.is_cross_silo:
+                report = task.client_report(trained)
+                if report is not None:
+                    results["per_client"] = report
         results["wall_seconds"] = clock.seconds()
         results["resumes"] = clock.resumes
         clock.save()

@@ -98,7 +98,7 @@ def build_process(
                 optimizers.OptimizerType.SGD, federated.reconstruction_learning_rate
             ),
             reconstruction_epochs=federated.reconstruction_epochs,
-            post_reconstruction_epochs=federated.client_epochs,
+            post_reconstruction_epochs=federated.local_epochs,
             split_dataset=federated.reconstruction_split,
             weighted=not private,
             **options,
