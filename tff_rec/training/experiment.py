@@ -19,6 +19,7 @@ from tff_rec.data import preparation
 from tff_rec.tasks import base as tasks_base
 from tff_rec.tasks import implicit
 from tff_rec.tasks import rating
+from tff_rec.training import als
 from tff_rec.training import config as config_lib
 from tff_rec.training import metrics_writer as metrics_writer_lib
 from tff_rec.training import run_folder
@@ -47,6 +48,8 @@ def format_results_table(results: dict[str, Any]) -> str:
 
 def _train(config, task, data, writer, checkpoints):
     algorithm = config.algorithm
+    if algorithm is algorithms_config.Algorithm.DP_ALS:
+        return als.train_dp_als(config, data, writer)
     if algorithm.is_federated:
         return trainer.train_federated(config, task, data, writer, checkpoints)
     if algorithm is algorithms_config.Algorithm.CENTRALIZED:
