@@ -72,40 +72,71 @@ def _convergence(plt, figures: dict):
     return fig
 
 
+_CURVE_LABELS = {
+    "fedrecon": "DP Federated Reconstruction",
+    "dp_als": "DP alternating least squares",
+}
+
+
 def _privacy_utility(plt, rows: list):
-    """Test RMSE vs epsilon: DP reconstruction, DP bias-only, the floors."""
-    fed = sorted(
-        (r for r in rows if "model" not in r and r.get("target_epsilon") is not None),
-        key=lambda r: r["epsilon"],
-    )
+    """Test RMSE vs epsilon: each algorithm, DP bias-only, the floors.
+
+    Rows without ``algorithm`` (the ML-100K run) are reconstruction's."""
+    curves: dict[str, list] = {}
+    for row in rows:
+        if "model" not in row:
+            curves.setdefault(row.get("algorithm", "fedrecon"), []).append(row)
     bias_dp = sorted(
         (r for r in rows if r.get("model") == "bias_only_dp"),
         key=lambda r: r["epsilon"],
     )
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    ax.plot(
-        [r["epsilon"] for r in fed],
-        [r["test_rmse"] for r in fed],
-        marker="o",
-        label="DP Federated Reconstruction",
-    )
+    delta = None
+    for k, (algorithm, curve) in enumerate(curves.items()):
+        color = f"C{k}"
+        private = sorted(
+            (r for r in curve if r.get("target_epsilon") is not None),
+            key=lambda r: r["epsilon"],
+        )
+        label = _CURVE_LABELS.get(algorithm, algorithm)
+        ax.errorbar(
+            [r["epsilon"] for r in private],
+            [r["test_rmse"] for r in private],
+            yerr=[r.get("test_rmse_std", 0.0) for r in private],
+            marker="o",
+            color=color,
+            capsize=3,
+            label=label,
+        )
+        if private:
+            delta = private[0]["delta"]
+        for row in curve:
+            if row.get("target_epsilon") is None:
+                ax.axhline(
+                    row["test_rmse"], color=color, ls="--", label=f"{label}, no DP"
+                )
     ax.plot(
         [r["epsilon"] for r in bias_dp],
         [r["test_rmse"] for r in bias_dp],
         marker="s",
+        color="grey",
         label="DP bias-only model (one release)",
     )
     for row in rows:
-        if "model" not in row and row.get("target_epsilon") is None:
-            ax.axhline(row["test_rmse"], color="black", ls="--", label="no DP")
-        elif row.get("model") == "bias_only":
-            ax.axhline(row["test_rmse"], color="grey", ls=":", label="bias-only, no DP")
-    delta = fed[0]["delta"] if fed else None
+        if row.get("model") == "bias_only":
+            ax.axhline(
+                row["test_rmse"], color="black", ls=":", label="bias-only, no DP"
+            )
     ax.set_xlabel(f"epsilon (user level, delta = {delta:.2g})" if delta else "epsilon")
     ax.set_ylabel("test RMSE")
-    ax.set_title("MovieLens-100K, 943 users: privacy vs utility")
+    many = any(r.get("clients_per_round", 0) > 943 for r in rows if "model" not in r)
+    ax.set_title(
+        "MovieLens-1M, 6,040 users: privacy vs utility"
+        if many
+        else "MovieLens-100K, 943 users: privacy vs utility"
+    )
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=7)
     return fig
 
 

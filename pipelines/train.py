@@ -199,6 +199,13 @@ _setting(
     "global variables learn what generalizes to data the user factors were "
     "not fit to. Default: both use all batches.",
 )
+_setting(flags.DEFINE_integer, "als_dim", "dp_als: latent dimension (0: biases only).")
+_setting(
+    flags.DEFINE_float, "als_user_l2", "dp_als: ridge weight of each user's solve."
+)
+_setting(
+    flags.DEFINE_float, "als_item_l2", "dp_als: ridge weight of each item's solve."
+)
 # Aggregation and privacy (tff_rec.privacy.config.PrivacyConfig).
 _setting(
     flags.DEFINE_string,

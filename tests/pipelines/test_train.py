@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import dp_accounting
 import numpy as np
 import pytest
 from absl.testing import absltest
@@ -616,3 +617,55 @@ class OutputTest(base.PipelineTestCase):
         logs = "\n".join(self.log_lines(result))
         self.assertIn("Using Grappler", logs)
         self.assertRegex(logs, r"(?m)^\d{4}-\d\d-\d\d .*: I tensorflow/")
+
+
+class DpAlsTest(base.PipelineTestCase):
+    SETTINGS = dict(rounds=3, clients_per_round=24, eval_every=1, baselines=False)
+
+    def test_noise_free_run_fits_the_ratings(self):
+        result = self.run_train(algorithm="dp_als", als_dim=2, experiment_name="als")
+        self.assert_ok(result)
+        results = self.results("als")
+        self.assertEqual(results["algorithm"], "dp_als")
+        self.assertLen(self.rows("als"), 3)
+        self.assertNotIn("epsilon", results)
+        # A sensible figure on the 1-5 scale (24 users, weak structure).
+        self.assertLess(results["test_rmse"], 1.5)
+        self.assertIn(
+            "item_factors", np.load(self.run_dir("als") / "final_weights.npz")
+        )
+
+    def test_private_run_reports_the_epsilon_of_every_release(self):
+        result = self.run_train(
+            algorithm="dp_als",
+            aggregator="dp_gaussian_fixed",
+            noise_multiplier=1.2,
+            clip=1.0,
+            client_sampling="poisson",
+            clients_per_round=12,
+            experiment_name="dp_als",
+        )
+        self.assert_ok(result)
+        results = self.results("dp_als")
+        # Direct dp_accounting: three Poisson-sampled Gaussian sums.
+        event = dp_accounting.PoissonSampledDpEvent(
+            12 / base.NUM_USERS, dp_accounting.GaussianDpEvent(1.2)
+        )
+        accountant = dp_accounting.rdp.RdpAccountant()
+        accountant.compose(event, 3)
+        delta = 1 / base.NUM_USERS**1.1
+        self.assertAlmostEqual(results["delta"], delta)
+        self.assertAlmostEqual(
+            results["epsilon"], accountant.get_epsilon(delta), delta=1e-6
+        )
+        self.assertEqual(results["noise_multiplier"], 1.2)
+        self.assertTrue(np.isfinite(results["test_rmse"]))
+        self.assertLess(results["test_rmse"], 2.0)
+
+    def test_other_partitions_are_refused(self):
+        self.assert_error(
+            self.run_train(
+                algorithm="dp_als", partition="iid", num_clients=4, clients_per_round=4
+            ),
+            "one client per user",
+        )

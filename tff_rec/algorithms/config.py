@@ -15,6 +15,7 @@ class Algorithm(enum.Enum):
     FEDAVG = "fedavg"
     FEDAVG_UNWEIGHTED = "fedavg_unweighted"
     FEDRECON = "fedrecon"
+    DP_ALS = "dp_als"
     CENTRALIZED = "centralized"
     LOCAL_ONLY = "local_only"
 
@@ -24,6 +25,7 @@ class Algorithm(enum.Enum):
             Algorithm.FEDAVG,
             Algorithm.FEDAVG_UNWEIGHTED,
             Algorithm.FEDRECON,
+            Algorithm.DP_ALS,
         )
 
     @property
@@ -158,6 +160,9 @@ class FederatedConfig(settings.Section):
         SGD on the user (local) variables, each round.
       reconstruction_split: reconstruct on half of a client's batches and
         train the global variables on the other half (the paper's split).
+      als_dim, als_user_l2, als_item_l2: ``dp_als``'s latent dimension and
+        the ridge weights of its user and item solves
+        (`tff_rec.algorithms.dp_als`).
     """
 
     algorithm: Algorithm = settings.choice(Algorithm, default=Algorithm.FEDRECON)
@@ -179,6 +184,9 @@ class FederatedConfig(settings.Section):
     reconstruction_learning_rate: float = settings.positive(default=0.5)
     reconstruction_epochs: int = settings.at_least(1, default=2)
     reconstruction_split: bool = settings.flag(default=False)
+    als_dim: int = settings.at_least(0, default=4)
+    als_user_l2: float = settings.positive(default=5.0)
+    als_item_l2: float = settings.positive(default=5.0)
 
     @property
     def local_epochs(self) -> int:

@@ -20,6 +20,7 @@ from tff_rec.data import rating_scale
 from tff_rec.tasks import base as tasks_base
 from tff_rec.tasks import implicit
 from tff_rec.tasks import rating
+from tff_rec.training import als
 from tff_rec.training import config as config_lib
 from tff_rec.training import customer_dp_trainer
 from tff_rec.training import metrics_writer as metrics_writer_lib
@@ -75,6 +76,8 @@ def _train(config, task, data, writer, checkpoints, clock):
     algorithm = config.algorithm
     if config.privacy.customer_level:
         return customer_dp_trainer.train_customer_dp(config, task, data, writer)
+    if algorithm is algorithms_config.Algorithm.DP_ALS:
+        return als.train_dp_als(config, data, writer)
     if algorithm.is_federated:
         return trainer.train_federated(
             config, task, data, writer, checkpoints, extra_hooks=(clock,)

@@ -1,0 +1,140 @@
+"""Private ALS: its noise-free step is an ALS step; clipping bounds a user."""
+
+import numpy as np
+import tensorflow as tf
+from absl.testing import absltest
+
+from tff_rec.algorithms import dp_als
+from tff_rec.runtime import selection
+
+NUM_ITEMS = 9
+DIM = 3
+
+
+def _clients(num_users=12, seed=0):
+    rng = np.random.default_rng(seed)
+    clients = []
+    for _ in range(num_users):
+        n = int(rng.integers(2, 7))
+        items = np.sort(rng.choice(NUM_ITEMS, n, replace=False)).astype(np.int32)
+        ratings = rng.integers(1, 6, n).astype(np.float32)
+        clients.append({"items": items, "ratings": ratings})
+    return clients
+
+
+def _numpy_als_step(shape, model, clients):
+    """One ALS alternation, written directly: users, then items."""
+    k = shape.width
+    grams = np.zeros([shape.num_items, k, k])
+    rhs = np.zeros([shape.num_items, k])
+    for client in clients:
+        items, ratings = client["items"], client["ratings"].astype(np.float64)
+        rows = model[items].astype(np.float64)
+        features = np.concatenate([rows[:, :DIM], np.ones([len(items), 1])], 1)
+        target = ratings - shape.mean - rows[:, DIM]
+        w = np.linalg.solve(
+            features.T @ features + shape.user_l2 * np.eye(k), features.T @ target
+        )
+        x = np.concatenate([w[:DIM], [1.0]])
+        for item, rating in zip(items, ratings, strict=False):
+            grams[item] += np.outer(x, x)
+            rhs[item] += (rating - shape.mean - w[DIM]) * x
+    return np.stack(
+        [
+            np.linalg.solve(grams[i] + shape.item_l2 * np.eye(k), rhs[i])
+            for i in range(shape.num_items)
+        ]
+    )
+
+
+class DpAlsTest(absltest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        selection.install_runtime()
+
+    def test_noise_free_step_is_a_closed_form_als_step(self):
+        shape = dp_als.DpAlsShape(
+            num_items=NUM_ITEMS, dim=DIM, user_l2=0.5, item_l2=0.7, clip=float("inf")
+        )
+        process = dp_als.build_dp_als(shape, seed=3)
+        state = process.initialize()
+        model = dp_als.item_rows(process, state)
+        np.testing.assert_array_equal(model, dp_als.initial_model(shape, 3))
+        clients = _clients()
+        state = process.next(state, clients).state
+        expected = _numpy_als_step(shape, model, clients)
+        np.testing.assert_allclose(
+            dp_als.item_rows(process, state), expected, atol=1e-5, rtol=1e-5
+        )
+        # A second alternation from the first one's items.
+        model = dp_als.item_rows(process, state)
+        state = process.next(state, clients).state
+        np.testing.assert_allclose(
+            dp_als.item_rows(process, state),
+            _numpy_als_step(shape, model, clients),
+            atol=1e-5,
+            rtol=1e-5,
+        )
+
+    def test_one_user_moves_the_released_sum_by_at_most_the_clip(self):
+        clip = 0.25
+        shape = dp_als.DpAlsShape(num_items=NUM_ITEMS, dim=DIM, clip=clip)
+        model = tf.constant(dp_als.initial_model(shape, 0) + 0.5)
+        clients = _clients(seed=1)
+
+        def statistics(client):
+            return dp_als.client_statistics(
+                shape, model, client["items"], client["ratings"]
+            ).numpy()
+
+        unclipped = dp_als.DpAlsShape(num_items=NUM_ITEMS, dim=DIM, clip=float("inf"))
+        contributions = [statistics(client) for client in clients]
+        for client, contribution in zip(clients, contributions, strict=False):
+            self.assertEqual(contribution.shape, (shape.stats_size,))
+            self.assertLessEqual(np.linalg.norm(contribution), clip * (1 + 1e-6))
+            raw = dp_als.client_statistics(
+                unclipped, model, client["items"], client["ratings"]
+            ).numpy()
+            # Clipping scales the whole contribution, so it is the ALS
+            # statistics of the user with a smaller weight.
+            self.assertGreater(np.linalg.norm(raw), clip)
+            np.testing.assert_allclose(
+                contribution, raw * clip / np.linalg.norm(raw), rtol=1e-4, atol=1e-7
+            )
+        total = np.sum(contributions, axis=0)
+        for left_out in range(len(clients)):
+            without = np.sum(
+                [c for k, c in enumerate(contributions) if k != left_out], axis=0
+            )
+            self.assertLessEqual(np.linalg.norm(total - without), clip * (1 + 1e-5))
+
+    def test_user_factors_stay_on_the_clients(self):
+        shape = dp_als.DpAlsShape(num_items=NUM_ITEMS, dim=DIM)
+        process = dp_als.build_dp_als(shape)
+        weights = process.get_model_weights(process.initialize())
+        self.assertLen(weights.trainable, 1)
+        self.assertEqual(
+            np.asarray(weights.trainable[0]).shape, (NUM_ITEMS, shape.width)
+        )
+        self.assertEmpty(weights.non_trainable)
+
+    def test_evaluation_solves_users_like_the_clients(self):
+        shape = dp_als.DpAlsShape(num_items=NUM_ITEMS, dim=DIM, user_l2=0.5)
+        model = dp_als.initial_model(shape, 1) + 0.2
+        clients = _clients(seed=2)
+        users = np.concatenate(
+            [np.full(len(c["items"]), u) for u, c in enumerate(clients)]
+        )
+        items = np.concatenate([c["items"] for c in clients])
+        ratings = np.concatenate([c["ratings"] for c in clients])
+        rows = dp_als.fit_users(shape, model, users, items, ratings, len(clients))
+        for u, client in enumerate(clients):
+            expected = dp_als.solve_user(
+                shape, tf.constant(model), client["items"], client["ratings"]
+            ).numpy()
+            np.testing.assert_allclose(rows[u], expected, rtol=1e-4, atol=1e-5)
+
+
+if __name__ == "__main__":
+    absltest.main()
