@@ -13,6 +13,7 @@ Needs matplotlib (an optional dependency, see BUILD_NOTES.md); without it
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import sys
@@ -268,14 +269,18 @@ def redraw_all(results_dir: str | os.PathLike) -> list[str]:
     """
     written = []
     for name in DRAWERS:
-        json_path = os.path.join(results_dir, name + ".json")
-        if not os.path.exists(json_path):
-            continue
-        with open(json_path) as f:
-            figures = json.load(f)
-        png = os.path.join(results_dir, name + ".png")
-        if draw(name, figures, png):
-            written.append(png)
+        # The benchmark's default output, and its runs on other data
+        # (``privacy_utility_ml1m.json``).
+        paths = [os.path.join(results_dir, name + ".json")]
+        paths += sorted(glob.glob(os.path.join(results_dir, name + "_*.json")))
+        for json_path in paths:
+            if not os.path.exists(json_path):
+                continue
+            with open(json_path) as f:
+                figures = json.load(f)
+            png = png_path_for(json_path)
+            if draw(name, figures, png):
+                written.append(str(png))
     return written
 
 

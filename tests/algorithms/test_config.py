@@ -42,6 +42,7 @@ def test_algorithm_properties():
         "fedavg",
         "fedavg_unweighted",
         "fedrecon",
+        "dp_als",
     ]
     federated = config.FederatedConfig(algorithm="centralized", server_learning_rate=2)
     assert federated.server_learning_rate == 2.0

@@ -1,11 +1,14 @@
 """Private ALS: its noise-free step is an ALS step; clipping bounds a user."""
 
+import contextlib
+
 import numpy as np
 import tensorflow as tf
+import tensorflow_federated as tff
 from absl.testing import absltest
 
 from tff_rec.algorithms import dp_als
-from tff_rec.runtime import selection
+from tff_rec.runtime import inprocess
 
 NUM_ITEMS = 9
 DIM = 3
@@ -51,7 +54,19 @@ class DpAlsTest(absltest.TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        selection.install_runtime()
+        # The in-process runtime for this class only: the context the rest
+        # of the session runs on is restored afterwards.
+        cls._context = contextlib.ExitStack()
+        cls._context.enter_context(
+            tff.framework.get_context_stack().install(
+                inprocess.create_inprocess_execution_context()
+            )
+        )
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._context.close()
+        super().tearDownClass()
 
     def test_noise_free_step_is_a_closed_form_als_step(self):
         shape = dp_als.DpAlsShape(
