@@ -25,7 +25,8 @@ ROUNDS = 10
 
 def documented_commands() -> list[list[str]]:
     """The train commands of docs/stores.md and of the pipeline's docstring
-    that use a cross-silo partition."""
+    that use a cross-silo partition, without customer-level DP (whose cost
+    the docs report as measured; its accounting is tested below)."""
     text = DOC.read_text() + (base.REPO_ROOT / "pipelines" / "train.py").read_text()
     text = text.replace("\\\n", " ")
     commands = []
@@ -35,6 +36,8 @@ def documented_commands() -> list[list[str]]:
             r"--partition=(attribute|iid|dirichlet)", line
         ):
             flags = shlex.split(line)[3:]
+            if "--privacy_unit=customer" in flags:
+                continue
             if flags not in commands:
                 commands.append(flags)
     return commands
