@@ -21,11 +21,13 @@ from tff_rec.aggregators import factory as aggregator_factory
 from tff_rec.algorithms import dp_als
 from tff_rec.data import partition as partition_lib
 from tff_rec.data import preparation
+from tff_rec.evaluation import rating_metrics
 from tff_rec.privacy import accounting
 from tff_rec.privacy import statements
 from tff_rec.tasks import base as tasks_base
 from tff_rec.tasks import rating
 from tff_rec.training import metrics_writer as metrics_writer_lib
+from tff_rec.training import progress as progress_lib
 from tff_rec.training import sampling
 
 
@@ -75,11 +77,9 @@ def evaluate(shape, model, split) -> dict[str, float]:
     predictions = dp_als.predict(
         shape, model, user_rows, test.users, test.items, low, high
     )
-    error = predictions - test.ratings
-    return {
-        "test_rmse": float(np.sqrt(np.mean(error**2))),
-        "test_mae": float(np.mean(np.abs(error))),
-    }
+    return rating.test_metrics(
+        rating_metrics.from_predictions(test.ratings, predictions)
+    )
 
 
 def train_dp_als(
@@ -119,6 +119,7 @@ def train_dp_als(
     rng = np.random.default_rng(config.seed)
     accountant = None if spec is None else accounting.PrivacyAccountant(spec)
     state = process.initialize()
+    progress = progress_lib.Progress(federated.rounds)
     seconds = []
     for round_num in range(1, federated.rounds + 1):
         sampled = sampling.sample_clients(
@@ -127,21 +128,21 @@ def train_dp_als(
         start = time.perf_counter()
         state = process.next(state, [clients[i] for i in sampled]).state
         seconds.append(time.perf_counter() - start)
+        row = {"clients": len(sampled), "round_seconds": seconds[-1]}
+        shown = f"{len(sampled)} clients"
         if accountant is not None:
             accountant.step()
-        row = {"clients": len(sampled), "round_seconds": seconds[-1]}
-        if accountant is not None:
             row["epsilon"] = accountant.epsilon()
+            shown += f" epsilon={row['epsilon']:.3f}"
+        # The last round is always evaluated: its metrics are the run's.
         if round_num == federated.rounds or (
             config.evaluation.eval_every
             and round_num % config.evaluation.eval_every == 0
         ):
             row.update(evaluate(shape, dp_als.item_rows(process, state), data.split))
+            shown += f" test_rmse={row['test_rmse']:.4f}"
         writer.write_round(round_num, row)
-        console.announce(
-            f"Round {round_num}/{federated.rounds}: {len(sampled)} clients"
-            + (f", test RMSE {row['test_rmse']:.4f}" if "test_rmse" in row else "")
-        )
+        progress.update(round_num, shown, final=round_num == federated.rounds)
     model = dp_als.item_rows(process, state)
     results: dict[str, Any] = {
         "rounds": federated.rounds,
@@ -155,9 +156,8 @@ def train_dp_als(
             noise_multiplier=spec.noise_multiplier,
             privacy=accountant.report(),
         )
-    metrics = evaluate(shape, model, data.split)
     return results, tasks_base.Trained(
-        results=metrics,
+        results={k: row[k] for k in rating.METRIC_NAMES},
         weights={
             "item_factors": model[:, : shape.dim],
             "item_bias": model[:, shape.dim],
