@@ -88,8 +88,9 @@ _LARGE_COHORT = flags.DEFINE_integer(
 _TIMED_ROUNDS = flags.DEFINE_integer(
     "timed_rounds", 4, "Rounds per timing (the first, compiling, is left out)."
 )
-# Internal: the population stage's separate driver writes its figures here.
-_POPULATION_CHILD = flags.DEFINE_string("population_child", None, "(internal)")
+# Internal: a timing's separate driver runs CHILD and writes its figures to
+# PATH (`--child=CHILD:PATH`).
+_CHILD = flags.DEFINE_string("child", None, "(internal) CHILD:PATH")
 flags.mark_flag_as_required("data_dir")
 
 
@@ -194,19 +195,50 @@ def _large_config(**settings) -> config_lib.TrainConfig:
     )
 
 
-def rounds1000() -> dict:
-    """Rounds of 1,000 ML-1M clients, in process and on TFF's C++ runtime."""
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def runtime_figures(runtime: str) -> dict:
+    """In this process: rounds of 1,000 ML-1M clients on `runtime`."""
     config = _large_config(dataset="ml-1m", data_dir=_DATA_DIR.value)
     data = preparation.prepare(config.data, seed=config.seed)
+    seconds = time_rounds(config, data, runtime=runtime)
+    return {
+        f"{runtime}_round_seconds_1000": seconds,
+        f"{runtime}_peak_rss_bytes_1000": _peak_rss_bytes(),
+    }
+
+
+def _in_child(child: str, *extra: str) -> dict:
+    """Runs `child` in a fresh driver process and returns its figures.
+
+    Each timing gets a process of its own, so its peak RSS is its own and no
+    runtime's threads, worker or caches are left over to slow down the next.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        path = os.path.join(scratch, f"{child}.json")
+        command = [
+            sys.executable,
+            "-m",
+            "benchmarks.scale_ml1m",
+            f"--data_dir={_DATA_DIR.value}",
+            f"--child={child}:{path}",
+            f"--large_clients_per_round={_LARGE_COHORT.value}",
+            f"--timed_rounds={_timed_rounds()}",
+            *extra,
+        ]
+        subprocess.run(command, check=True, stdin=subprocess.DEVNULL)
+        with open(path) as f:
+            return json.load(f)
+
+
+def rounds1000() -> dict:
+    """Rounds of 1,000 ML-1M clients, in process and on TFF's C++ runtime."""
     results = {}
-    # TFF's C++ runtime first, as benchmarks/runtime_speed.py does: starting
-    # its worker after the in-process runtime has run can crash the forked
-    # child before it execs (a TensorFlow session freed there).
     for runtime in ("tff_cpp", "inprocess"):
         _announce(f"Rounds of {_LARGE_COHORT.value} clients: {runtime}")
-        results[f"{runtime}_round_seconds_1000"] = time_rounds(
-            config, data, runtime=runtime
-        )
+        results.update(_in_child(runtime))
     results["inprocess_speedup_1000"] = (
         results["tff_cpp_round_seconds_1000"] / results["inprocess_round_seconds_1000"]
     )
@@ -229,7 +261,7 @@ def population_figures() -> dict:
     prepare_seconds = time.perf_counter() - start
     config = _large_config(dataset="ml-1m", data_dir=_DATA_DIR.value)
     seconds = time_rounds(config, data, runtime="inprocess")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _peak_rss_bytes()
     return {
         "population_users": interactions.num_users,
         "population_ratings": len(interactions),
@@ -270,30 +302,23 @@ def ranking() -> dict:
 
 def population() -> dict:
     """The population stage in a separate driver, so its peak RSS is its own."""
-    with tempfile.TemporaryDirectory() as scratch:
-        path = os.path.join(scratch, "population.json")
-        command = [
-            sys.executable,
-            "-m",
-            "benchmarks.scale_ml1m",
-            f"--data_dir={_DATA_DIR.value}",
-            f"--population_child={path}",
-            f"--population={_POPULATION.value}",
-            f"--large_clients_per_round={_LARGE_COHORT.value}",
-            f"--timed_rounds={_timed_rounds()}",
-        ]
-        subprocess.run(command, check=True, stdin=subprocess.DEVNULL)
-        with open(path) as f:
-            return json.load(f)
+    _announce(f"Population of {_POPULATION.value:,} users")
+    return _in_child("population", f"--population={_POPULATION.value}")
 
 
 def main(argv):
     if len(argv) > 1:
         cli.fail(f"unexpected arguments: {' '.join(argv[1:])}")
     with cli.user_errors_exit():
-        if _POPULATION_CHILD.value:
-            with open(_POPULATION_CHILD.value, "w") as f:
-                json.dump(population_figures(), f)
+        if _CHILD.value:
+            child, path = _CHILD.value.split(":", 1)
+            children = {
+                "population": population_figures,
+                "tff_cpp": lambda: runtime_figures("tff_cpp"),
+                "inprocess": lambda: runtime_figures("inprocess"),
+            }
+            with open(path, "w") as f:
+                json.dump(children[child](), f)
             return
         unknown = sorted(set(_STAGES.value) - set(STAGES))
         if unknown:

@@ -130,7 +130,9 @@ class _WorkChunk:
             self.init_ops = init_ops
         self._session = tf.compat.v1.Session(
             graph=self._graph,
-            config=graphs.session_config(log_device_placement=log_device_placement),
+            config=graphs.session_config(
+                log_device_placement=log_device_placement, parallel_copies=True
+            ),
         )
         self._trace = log_device_placement
         self.devices_used: set[str] = set()
