@@ -12,8 +12,9 @@ stages not rerun are kept in ``--output_json``):
   and the centralized model evaluated by reconstruction), in a separate
   process: sampled and full HR@10 / NDCG@10.
 * ``rounds1000``: rounds of 1,000 clients of reconstruction on ML-1M with the
-  in-process runtime and with TFF's C++ runtime, in this one process: median
-  seconds per round after the first (which compiles), and their ratio.
+  in-process runtime and with TFF's C++ runtime, each in a fresh driver
+  process: median seconds per round after the first (which compiles), their
+  ratio, and each driver's peak RSS.
 * ``population``: a 100,000-user population made of ML-1M users resampled
   under fresh ids (`tff_rec.data.population`), partitioned one client per
   user, rounds of 1,000 clients in-process; seconds per round and the peak
@@ -196,6 +197,19 @@ def _large_config(**settings) -> config_lib.TrainConfig:
 
 
 def _peak_rss_bytes() -> int:
+    """This process's peak resident set size, in bytes.
+
+    Linux's `ru_maxrss` survives `exec`: a child started from a large parent
+    reports the parent's peak. `VmHWM` belongs to the process's own address
+    space, so it is read where the kernel provides it.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
