@@ -96,6 +96,14 @@ _ALS_CLIP = flags.DEFINE_float(
 )
 _ALS_USER_L2 = flags.DEFINE_float("als_user_l2", 5.0, "dp_als: user ridge weight.")
 _ALS_ITEM_L2 = flags.DEFINE_float("als_item_l2", 4.0, "dp_als: item ridge weight.")
+_ALS_GRAM_WEIGHT = flags.DEFINE_float(
+    "als_gram_weight", 0.5, "dp_als: weight of the Gram statistics."
+)
+_ALS_FACTOR_WEIGHT = flags.DEFINE_float(
+    "als_factor_weight",
+    2.0,
+    "dp_als: weight of the latent rating-weighted statistics.",
+)
 # Above this population, fedrecon's default cohort stops growing.
 MAX_DEFAULT_COHORT = 1000
 _FEDERATED = flags.DEFINE_bool(
@@ -185,6 +193,8 @@ def _config(base, algorithm: str, target: float | None, num_clients: int):
             als_dim=_ALS_DIM.value,
             als_user_l2=_ALS_USER_L2.value,
             als_item_l2=_ALS_ITEM_L2.value,
+            als_gram_weight=_ALS_GRAM_WEIGHT.value,
+            als_factor_weight=_ALS_FACTOR_WEIGHT.value,
             eval_every=_ALS_ROUNDS.value,
         )
         if target is None:
@@ -219,7 +229,7 @@ def _point(experiment, config, algorithm: str, target, repeats: int) -> dict:
     runs = [experiment.run_experiment(config, fresh=True) for _ in range(repeats)]
     rmses = [r["test_rmse"] for r in runs]
     last = runs[-1]
-    return {
+    row = {
         "algorithm": algorithm,
         "epsilon": last.get("epsilon"),
         "target_epsilon": target,
@@ -234,6 +244,10 @@ def _point(experiment, config, algorithm: str, target, repeats: int) -> dict:
         "repeats": repeats,
         "seconds_per_run": float(np.mean([r["wall_seconds"] for r in runs])),
     }
+    if algorithm == "dp_als":
+        row["als_gram_weight"] = config.federated.als_gram_weight
+        row["als_factor_weight"] = config.federated.als_factor_weight
+    return row
 
 
 def main(argv):

@@ -206,6 +206,18 @@ _setting(
 _setting(
     flags.DEFINE_float, "als_item_l2", "dp_als: ridge weight of each item's solve."
 )
+_setting(
+    flags.DEFINE_float,
+    "als_gram_weight",
+    "dp_als: weight of the Gram statistics before the clip (divided back out "
+    "on the server; shares the clip, and so the noise, between the parts).",
+)
+_setting(
+    flags.DEFINE_float,
+    "als_factor_weight",
+    "dp_als: weight of the latent coordinates of the rating-weighted "
+    "statistics before the clip (divided back out on the server).",
+)
 # Aggregation and privacy (tff_rec.privacy.config.PrivacyConfig).
 _setting(
     flags.DEFINE_string,

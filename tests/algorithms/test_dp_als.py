@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 from absl.testing import absltest
+from absl.testing import parameterized
 
 from tff_rec.algorithms import dp_als
 from tff_rec.runtime import inprocess
@@ -50,7 +51,7 @@ def _numpy_als_step(shape, model, clients):
     )
 
 
-class DpAlsTest(absltest.TestCase):
+class DpAlsTest(parameterized.TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -68,9 +69,20 @@ class DpAlsTest(absltest.TestCase):
         cls._context.close()
         super().tearDownClass()
 
-    def test_noise_free_step_is_a_closed_form_als_step(self):
+    @parameterized.named_parameters(
+        ("unweighted", 1.0, 1.0), ("weighted", 0.5, 2.0), ("gram_up", 3.0, 0.25)
+    )
+    def test_noise_free_step_is_a_closed_form_als_step(
+        self, gram_weight, factor_weight
+    ):
         shape = dp_als.DpAlsShape(
-            num_items=NUM_ITEMS, dim=DIM, user_l2=0.5, item_l2=0.7, clip=float("inf")
+            num_items=NUM_ITEMS,
+            dim=DIM,
+            user_l2=0.5,
+            item_l2=0.7,
+            clip=float("inf"),
+            gram_weight=gram_weight,
+            factor_weight=factor_weight,
         )
         process = dp_als.build_dp_als(shape, seed=3)
         state = process.initialize()
@@ -92,9 +104,13 @@ class DpAlsTest(absltest.TestCase):
             rtol=1e-5,
         )
 
-    def test_one_user_moves_the_released_sum_by_at_most_the_clip(self):
+    @parameterized.named_parameters(("unweighted", 1.0, 1.0), ("weighted", 0.5, 2.0))
+    def test_one_user_moves_the_released_sum_by_at_most_the_clip(
+        self, gram_weight, factor_weight
+    ):
         clip = 0.25
-        shape = dp_als.DpAlsShape(num_items=NUM_ITEMS, dim=DIM, clip=clip)
+        weights = dict(gram_weight=gram_weight, factor_weight=factor_weight)
+        shape = dp_als.DpAlsShape(num_items=NUM_ITEMS, dim=DIM, clip=clip, **weights)
         model = tf.constant(dp_als.initial_model(shape, 0) + 0.5)
         clients = _clients(seed=1)
 
@@ -103,7 +119,9 @@ class DpAlsTest(absltest.TestCase):
                 shape, model, client["items"], client["ratings"]
             ).numpy()
 
-        unclipped = dp_als.DpAlsShape(num_items=NUM_ITEMS, dim=DIM, clip=float("inf"))
+        unclipped = dp_als.DpAlsShape(
+            num_items=NUM_ITEMS, dim=DIM, clip=float("inf"), **weights
+        )
         contributions = [statistics(client) for client in clients]
         for client, contribution in zip(clients, contributions, strict=False):
             self.assertEqual(contribution.shape, (shape.stats_size,))
@@ -123,6 +141,30 @@ class DpAlsTest(absltest.TestCase):
                 [c for k, c in enumerate(contributions) if k != left_out], axis=0
             )
             self.assertLessEqual(np.linalg.norm(total - without), clip * (1 + 1e-5))
+
+    def test_weights_scale_the_statistics_before_the_clip(self):
+        plain = dp_als.DpAlsShape(num_items=NUM_ITEMS, dim=DIM, clip=float("inf"))
+        weighted = dp_als.DpAlsShape(
+            num_items=NUM_ITEMS,
+            dim=DIM,
+            clip=float("inf"),
+            gram_weight=0.5,
+            factor_weight=2.0,
+        )
+        model = tf.constant(dp_als.initial_model(plain, 0) + 0.3)
+        client = _clients(seed=4)[0]
+        k = plain.width
+
+        def per_item(shape):
+            flat = dp_als.client_statistics(
+                shape, model, client["items"], client["ratings"]
+            ).numpy()
+            return flat.reshape([NUM_ITEMS, k * k + k])
+
+        expected = per_item(plain)
+        expected[:, : k * k] *= 0.5
+        expected[:, k * k : k * k + DIM] *= 2.0
+        np.testing.assert_allclose(per_item(weighted), expected, rtol=1e-5, atol=1e-7)
 
     def test_user_factors_stay_on_the_clients(self):
         shape = dp_als.DpAlsShape(num_items=NUM_ITEMS, dim=DIM)

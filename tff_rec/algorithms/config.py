@@ -163,6 +163,9 @@ class FederatedConfig(settings.Section):
       als_dim, als_user_l2, als_item_l2: ``dp_als``'s latent dimension and
         the ridge weights of its user and item solves
         (`tff_rec.algorithms.dp_als`).
+      als_gram_weight, als_factor_weight: ``dp_als``'s weights of the Gram
+        statistics and of the latent coordinates of the rating-weighted
+        statistics before the clip (divided back out on the server).
     """
 
     algorithm: Algorithm = settings.choice(Algorithm, default=Algorithm.FEDRECON)
@@ -187,6 +190,8 @@ class FederatedConfig(settings.Section):
     als_dim: int = settings.at_least(0, default=4)
     als_user_l2: float = settings.positive(default=5.0)
     als_item_l2: float = settings.positive(default=5.0)
+    als_gram_weight: float = settings.positive(default=0.5)
+    als_factor_weight: float = settings.positive(default=2.0)
 
     @property
     def local_epochs(self) -> int:

@@ -46,6 +46,8 @@ def shape_of(config, data: preparation.PreparedData) -> dp_als.DpAlsShape:
         user_l2=config.federated.als_user_l2,
         item_l2=config.federated.als_item_l2,
         clip=clip,
+        gram_weight=config.federated.als_gram_weight,
+        factor_weight=config.federated.als_factor_weight,
     )
 
 
